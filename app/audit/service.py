@@ -1,0 +1,52 @@
+"""Writing audit entries: every write records actor, channel, time and a field diff."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from app.audit.models import AuditEntry
+
+
+@dataclass(frozen=True)
+class ActorRef:
+    """Who is writing and through which channel (api, enumerator, sms, ussd, import, system)."""
+
+    user_id: int | None
+    name: str
+    channel: str
+    request_id: str | None = None
+
+
+SYSTEM = ActorRef(user_id=None, name="system", channel="system")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """``{field: [before, after]}`` for every field whose value changed."""
+    keys = sorted(set(before) | set(after))
+    return {
+        k: [_jsonable(before.get(k)), _jsonable(after.get(k))]
+        for k in keys if before.get(k) != after.get(k)
+    }
+
+
+def record(session: Session, *, actor: ActorRef, action: str, entity_type: str, entity_id: str,
+           changes: dict[str, Any], household_id: uuid.UUID | None = None) -> AuditEntry:
+    entry = AuditEntry(actor_id=actor.user_id, actor_name=actor.name, channel=actor.channel,
+                       action=action, entity_type=entity_type, entity_id=entity_id,
+                       household_id=household_id, changes=changes, request_id=actor.request_id)
+    session.add(entry)
+    return entry

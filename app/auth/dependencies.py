@@ -1,0 +1,64 @@
+"""FastAPI dependencies: the caller (Principal), permission checks and the audit actor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from app.audit.service import ActorRef
+from app.auth import repository, service
+from app.auth.models import Role
+from app.auth.permissions import Action, Principal
+from app.auth.security import decode_access_token
+from app.config import Settings
+from app.db import SessionDep
+from app.errors import Forbidden, NotAuthenticated
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def get_principal(session: SessionDep, settings: SettingsDep,
+                  token: Annotated[str | None, Depends(oauth2_scheme)]) -> Principal:
+    if not token:
+        raise NotAuthenticated("Not authenticated: send 'Authorization: Bearer <token>'")
+    claims = decode_access_token(settings=settings, token=token)
+    try:
+        user_id = int(claims["sub"])
+    except (TypeError, ValueError):
+        raise NotAuthenticated("Invalid token subject") from None
+    user = repository.get_user(session, user_id)
+    if user is None or not user.is_active:
+        raise NotAuthenticated("User is disabled or no longer exists")
+    if user.role != claims.get("role"):
+        raise NotAuthenticated("Role changed since this token was issued: log in again")
+    return service.principal_for(session=session, user=user, settings=settings)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require(action: Action) -> Callable[[Principal], Principal]:
+    def checker(principal: PrincipalDep) -> Principal:
+        if not principal.can(action):
+            raise Forbidden(f"role {principal.role.value} may not {action.value}")
+        return principal
+
+    checker.__name__ = f"require_{action.name}"
+    return checker
+
+
+def actor_from(principal: Principal, request: Request) -> ActorRef:
+    channel = "enumerator" if principal.role is Role.enumerator else "api"
+    return ActorRef(user_id=principal.user_id, name=principal.username, channel=channel,
+                    request_id=getattr(request.state, "request_id", None))

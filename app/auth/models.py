@@ -1,0 +1,38 @@
+"""Users, roles and enumerators' kelurahan assignments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import DateTime
+from sqlmodel import Field, SQLModel
+
+from app.db import utcnow
+
+
+class Role(StrEnum):
+    admin = "admin"
+    dinsos = "dinsos"
+    supervisor = "supervisor"
+    enumerator = "enumerator"
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    full_name: str = Field(default="", max_length=120)
+    password_hash: str = Field(max_length=255)
+    role: str = Field(max_length=16)
+    kecamatan_code: str | None = Field(default=None, foreign_key="kecamatan.code", max_length=8)
+    is_active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+
+
+class EnumeratorAssignment(SQLModel, table=True):
+    __tablename__ = "enumerator_assignment"
+
+    user_id: int = Field(foreign_key="app_user.id", primary_key=True, ondelete="CASCADE")
+    kelurahan_code: str = Field(foreign_key="kelurahan.code", primary_key=True, max_length=13)

@@ -1,0 +1,44 @@
+"""Who may do what, and over which area.
+
+Route permissions are an explicit role -> action table; area scoping is a set of
+kelurahan codes applied inside every repository query (``None`` = city-wide).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from app.auth.models import Role
+
+
+class Action(StrEnum):
+    household_read = "household:read"
+    household_write = "household:write"
+    household_export = "household:export"
+    user_admin = "user:admin"
+
+
+ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
+    Role.admin: frozenset(Action),
+    Role.dinsos: frozenset({Action.household_read, Action.household_export}),
+    Role.supervisor: frozenset({Action.household_read}),
+    Role.enumerator: frozenset({Action.household_read, Action.household_write}),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller with the area they may see."""
+
+    user_id: int
+    username: str
+    role: Role
+    kelurahan_scope: frozenset[str] | None  # None means the whole city
+    full_identifiers: bool
+
+    def can(self, action: Action) -> bool:
+        return action in ROLE_ACTIONS[self.role]
+
+    def covers(self, kelurahan_code: str) -> bool:
+        return self.kelurahan_scope is None or kelurahan_code in self.kelurahan_scope

@@ -1,0 +1,56 @@
+"""Password hashing (Argon2 via pwdlib) and JWT access tokens (python-jose, HS256 only)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from jose import JWTError, jwt
+from pwdlib import PasswordHash
+
+from app.config import Settings
+from app.db import utcnow
+from app.errors import NotAuthenticated
+
+_hasher = PasswordHash.recommended()
+# A real hash to verify against when the username is unknown, so response time does not
+# reveal which usernames exist.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    if password_hash is None:
+        _hasher.verify(password, _DUMMY_HASH)
+        return False
+    return _hasher.verify(password, password_hash)
+
+
+def create_access_token(*, settings: Settings, user_id: int, role: str) -> tuple[str, int]:
+    lifetime = timedelta(minutes=settings.access_token_minutes)
+    now = utcnow()
+    claims: dict[str, Any] = {
+        "sub": str(user_id), "role": role, "typ": "access",
+        "iat": int(now.timestamp()), "exp": int((now + lifetime).timestamp()),
+        "jti": secrets.token_hex(8),
+    }
+    token = jwt.encode(claims, settings.secret_key, algorithm=settings.jwt_algorithm)
+    return token, int(lifetime.total_seconds())
+
+
+def decode_access_token(*, settings: Settings, token: str) -> dict[str, Any]:
+    """Verify signature, algorithm (never ``none``), expiry and token type."""
+    try:
+        claims = jwt.decode(token, settings.secret_key, algorithms=[settings.jwt_algorithm],
+                            options={"require_exp": True, "require_sub": True})
+    except jwt.ExpiredSignatureError:
+        raise NotAuthenticated("Token expired: log in again") from None
+    except JWTError:
+        raise NotAuthenticated("Invalid token") from None
+    if claims.get("typ") != "access":
+        raise NotAuthenticated("Invalid token type")
+    return claims

@@ -1,0 +1,83 @@
+"""Authentication, the caller's area, and user administration."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from app.audit.service import ActorRef, record
+from app.auth import repository
+from app.auth.models import Role, User
+from app.auth.permissions import Principal
+from app.auth.schemas import UserCreate, UserPublic
+from app.auth.security import hash_password, verify_password
+from app.config import Settings
+from app.errors import Conflict, InvalidData, NotAuthenticated
+from app.wilayah import repository as wilayah_repo
+
+
+def authenticate(*, session: Session, username: str, password: str) -> User:
+    user = repository.get_user_by_username(session, username)
+    ok = verify_password(password, user.password_hash if user else None)
+    if user is None or not ok or not user.is_active:
+        raise NotAuthenticated("Incorrect username or password")
+    return user
+
+
+def principal_for(*, session: Session, user: User, settings: Settings) -> Principal:
+    role = Role(user.role)
+    assert user.id is not None
+    scope: frozenset[str] | None
+    if role in (Role.admin, Role.dinsos):
+        scope = None
+    elif role is Role.supervisor:
+        scope = frozenset(repository.kelurahan_of_kecamatan(session, user.kecamatan_code or ""))
+    else:
+        scope = frozenset(repository.assigned_kelurahan(session, user.id))
+    return Principal(user_id=user.id, username=user.username, role=role, kelurahan_scope=scope,
+                     full_identifiers=role.value in settings.full_identifier_roles)
+
+
+def to_public(session: Session, user: User) -> UserPublic:
+    assert user.id is not None
+    return UserPublic(
+        id=user.id, username=user.username, full_name=user.full_name, role=Role(user.role),
+        kecamatan_code=user.kecamatan_code, kelurahan_codes=repository.assigned_kelurahan(
+            session, user.id), is_active=user.is_active, created_at=user.created_at)
+
+
+def create_user(*, session: Session, data: UserCreate, actor: ActorRef) -> User:
+    if repository.get_user_by_username(session, data.username) is not None:
+        raise Conflict(f"username {data.username!r} is already taken")
+    if data.role is Role.supervisor:
+        if not data.kecamatan_code or wilayah_repo.get_kecamatan(session, data.kecamatan_code) is None:
+            raise InvalidData.one("kecamatan_code", "kecamatan_required",
+                                  "a supervisor needs an existing kecamatan_code")
+    elif data.kecamatan_code is not None:
+        raise InvalidData.one("kecamatan_code", "only_for_supervisor",
+                              "kecamatan_code applies to supervisors only")
+    if data.role is Role.enumerator and not data.kelurahan_codes:
+        raise InvalidData.one("kelurahan_codes", "assignment_required",
+                              "an enumerator needs at least one assigned kelurahan")
+    if data.role is not Role.enumerator and data.kelurahan_codes:
+        raise InvalidData.one("kelurahan_codes", "only_for_enumerator",
+                              "kelurahan_codes apply to enumerators only")
+    codes = [wilayah_repo.resolve_kelurahan_code(session, c) for c in data.kelurahan_codes]
+    for given, code in zip(data.kelurahan_codes, codes, strict=True):
+        if code is None:
+            raise InvalidData.one("kelurahan_codes", "kelurahan_exists",
+                                  f"kelurahan {given!r} does not exist")
+    user = User(username=data.username, full_name=data.full_name,
+                password_hash=hash_password(data.password), role=data.role.value,
+                kecamatan_code=data.kecamatan_code)
+    repository.add_user(session, user, sorted({c for c in codes if c}))
+    record(session, actor=actor, action="create", entity_type="user", entity_id=str(user.id),
+           changes={"username": [None, user.username], "role": [None, user.role]})
+    return user
+
+
+def set_password(*, session: Session, user: User, password: str, actor: ActorRef) -> None:
+    user.password_hash = hash_password(password)
+    session.add(user)
+    session.flush()
+    record(session, actor=actor, action="update", entity_type="user", entity_id=str(user.id),
+           changes={"password": ["***", "***"]})

@@ -1,0 +1,157 @@
+"""The ``sigap`` command line: serve, migrate, seed, users, openapi."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from sqlmodel import Session
+
+from app import migrate as migrations
+from app.auth.models import Role
+from app.auth.schemas import UserCreate
+from app.config import PROJECT_ROOT, get_settings
+from app.db import engine_from_settings
+
+cli = typer.Typer(help="Sigap: Kota Ternate social-assistance registry", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+users_cli = typer.Typer(help="Manage users", no_args_is_help=True)
+cli.add_typer(users_cli, name="users")
+console = Console(stderr=True)
+OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
+
+
+@cli.command()
+def serve(host: str = "127.0.0.1", port: int = 8000,
+          workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+          reload: bool = False) -> None:
+    """Run the API with uvicorn."""
+    import uvicorn
+
+    settings = get_settings()
+    console.print(f"[bold]Sigap[/] on http://{host}:{port}  (docs: http://{host}:{port}/docs)"
+                  f"  database: {settings.database_url.split('@')[-1]}")
+    uvicorn.run("app.asgi:app", host=host, port=port, workers=workers, reload=reload,
+                log_config=None, proxy_headers=True)
+
+
+@cli.command()
+def migrate(revision: str = "head",
+            down: Annotated[bool, typer.Option("--down", help="downgrade to REVISION")] = False
+            ) -> None:
+    """Bring the database schema to REVISION (default: head) with Alembic."""
+    url = get_settings().database_url
+    if down:
+        migrations.downgrade(url, revision)
+    else:
+        migrations.upgrade(url, revision)
+    console.print(f"schema at {migrations.current_revision(engine_from_settings(get_settings()))}")
+
+
+@cli.command()
+def seed(demo: Annotated[int, typer.Option(help="synthetic demo families to add (0: none)")] = 0
+         ) -> None:
+    """Load Ternate's kecamatan and kelurahan (both code systems) and optional demo families."""
+    from app.seeding import load_wilayah, seed_demo_households
+
+    settings = get_settings()
+    engine = engine_from_settings(settings)
+    with Session(engine) as session:
+        kec, kel = load_wilayah(session, settings.seed_data_dir / "ternate_wilayah.csv")
+        session.commit()
+        console.print(f"wilayah: {kec} kecamatan, {kel} kelurahan")
+        if demo:
+            with Progress(TextColumn("demo families"), BarColumn(), MofNCompleteColumn(),
+                          TimeRemainingColumn(), console=console) as bar:
+                task = bar.add_task("demo", total=demo)
+                created = seed_demo_households(
+                    session, demo, progress=lambda n: bar.advance(task, n))
+            session.commit()
+            console.print(f"demo: {created} new families ({demo - created} already present)")
+
+
+@users_cli.command("create")
+def users_create(
+    username: str,
+    role: Role,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True,
+                                          confirmation_prompt=True)],
+    kecamatan: Annotated[str | None, typer.Option(help="for supervisors")] = None,
+    kelurahan: Annotated[list[str] | None, typer.Option(help="for enumerators; repeat")] = None,
+    full_name: str = "",
+) -> None:
+    """Create a user (admin, dinsos, supervisor, enumerator)."""
+    from pydantic import ValidationError
+
+    from app.auth import service
+    from app.errors import AppError
+    from app.seeding import SEED_ACTOR
+
+    try:
+        data = UserCreate(username=username, password=password, role=role,
+                          kecamatan_code=kecamatan, kelurahan_codes=kelurahan or [],
+                          full_name=full_name)
+        with Session(engine_from_settings(get_settings())) as session:
+            user = service.create_user(session=session, data=data, actor=SEED_ACTOR)
+            session.commit()
+    except ValidationError as exc:
+        for err in exc.errors():
+            console.print(f"[red]{'.'.join(map(str, err['loc']))}: {err['msg']}[/]")
+        raise typer.Exit(2) from None
+    except AppError as exc:
+        console.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(2) from None
+    console.print(f"created user {user.username} ({user.role}) id={user.id}")
+
+
+@users_cli.command("demo")
+def users_demo() -> None:
+    """Create or reset the demo users (admin, dinsos, supervisor, enumerator); prints them."""
+    from app.seeding import ensure_demo_users
+
+    with Session(engine_from_settings(get_settings())) as session:
+        password, made = ensure_demo_users(session)
+        session.commit()
+    table = Table(title="Demo users (password reset on every run)")
+    for col_name in ("username", "role", "password"):
+        table.add_column(col_name)
+    for username, role in made:
+        table.add_row(username, role, password)
+    Console().print(table)
+
+
+@cli.command()
+def openapi(check: Annotated[bool, typer.Option(help="fail if the file is out of date")] = False,
+            path: Path = OPENAPI_PATH) -> None:
+    """Write the OpenAPI document to openapi/openapi.json (or check it is current)."""
+    from app.main import create_app
+
+    text = render_openapi(create_app())
+    if check:
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        if current != text:
+            console.print(f"[red]{path} is out of date: run `sigap openapi`[/]")
+            raise typer.Exit(1)
+        console.print(f"{path} is current")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    console.print(f"wrote {path}")
+
+
+def render_openapi(app: object) -> str:
+    return json.dumps(app.openapi(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    cli(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""One Settings object for the whole service (environment prefix ``SIGAP_``)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused in production below
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SIGAP_", env_file=".env", extra="ignore")
+
+    environment: Environment = Environment.development
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'sigap.db'}"
+    secret_key: str = DEFAULT_SECRET
+    # Separate key for page cursors so a leaked cursor key cannot mint tokens.
+    cursor_secret: str = ""
+    access_token_minutes: int = Field(default=8 * 60, ge=1, le=60 * 24 * 30)
+    jwt_algorithm: str = "HS256"
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    page_size_default: int = Field(default=50, ge=1)
+    page_size_max: int = Field(default=500, ge=1)
+    seed_data_dir: Path = PROJECT_ROOT / "seed_data"
+    log_level: str = "INFO"
+    log_json: bool = True
+    # Roles that see NIK and KK numbers in full; every other role sees them masked.
+    full_identifier_roles: list[str] = ["admin", "enumerator"]
+    # SQLite only: milliseconds a writer waits for the lock before failing.
+    sqlite_busy_timeout_ms: int = 10_000
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.environment is Environment.production:
+            if self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32:
+                raise ValueError(
+                    "SIGAP_SECRET_KEY must be set to a random value of at least 32 characters "
+                    "in production (refusing to start with the development default)"
+                )
+            if self.database_url.startswith("sqlite"):
+                raise ValueError("production requires PostgreSQL (SIGAP_DATABASE_URL)")
+        return self
+
+    @property
+    def cursor_key(self) -> bytes:
+        return (self.cursor_secret or f"cursor:{self.secret_key}").encode()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,160 @@
+"""One error hierarchy and one renderer: every error body is ``{"error", "detail"}``.
+
+``detail`` is a human sentence or, for validation errors, a list of
+``{"field", "rule", "message"}`` so a client can show which field broke which rule.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("sigap.errors")
+
+
+class FieldProblem(BaseModel):
+    field: str
+    rule: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: str | list[FieldProblem]
+
+
+class AppError(Exception):
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, detail: Any = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.detail = detail if detail is not None else message
+        self.headers = headers
+
+
+class NotAuthenticated(AppError):
+    status_code = 401
+    code = "not_authenticated"
+
+    def __init__(self, message: str = "Missing or invalid credentials", **kw: Any) -> None:
+        kw.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(message, **kw)
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+
+
+class OutOfArea(Forbidden):
+    code = "out_of_area"
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "conflict"
+
+
+class VersionMismatch(Conflict):
+    code = "version_mismatch"
+
+
+class DuplicateIdentity(Conflict):
+    code = "duplicate_identity"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class InvalidData(AppError):
+    """Business-rule validation failure with field-level problems (422)."""
+
+    status_code = 422
+    code = "validation_error"
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        summary = "; ".join(f"{p.field}: {p.message}" for p in problems)
+        super().__init__(summary, detail=problems)
+        self.problems = problems
+
+    @classmethod
+    def one(cls, field: str, rule: str, message: str) -> InvalidData:
+        return cls([FieldProblem(field=field, rule=rule, message=message)])
+
+
+class BadCursor(AppError):
+    status_code = 400
+    code = "invalid_cursor"
+
+
+def error_responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entry for a route's documented errors."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for err in errors:
+        entry = out.setdefault(err.status_code, {"model": ErrorBody, "description": ""})
+        entry["description"] = ", ".join(filter(None, [entry["description"], err.code]))
+    return out
+
+
+def _render(status: int, code: str, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    if isinstance(detail, list):
+        detail = [p.model_dump() if isinstance(p, BaseModel) else p for p in detail]
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+
+def _loc_to_field(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts)
+
+
+def validation_problems(exc: RequestValidationError) -> list[FieldProblem]:
+    problems = []
+    for err in exc.errors():
+        loc = tuple(err.get("loc", ()))
+        # drop the function-after/tagged-union noise pydantic adds to locations
+        loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+        msg = str(err.get("msg", "invalid value"))
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown field"
+        problems.append(FieldProblem(field=_loc_to_field(loc) or "body",
+                                     rule=str(err.get("type", "invalid")), message=msg))
+    return problems
+
+
+HTTP_CODES = {400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type"}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
+        return _render(exc.status_code, exc.code, exc.detail, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _render(422, "validation_error", validation_problems(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        return _render(exc.status_code, code, exc.detail, getattr(exc, "headers", None))

@@ -1,0 +1,38 @@
+"""Application factory: settings, engine, middleware, error handlers and routers."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from app import __version__
+from app.auth.router import router as auth_router
+from app.config import Settings, get_settings
+from app.db import engine_from_settings
+from app.errors import install_error_handlers
+from app.ops.middleware import BodySizeLimit, RequestContext
+from app.ops.router import router as ops_router
+from app.registry.router import router as registry_router
+from app.wilayah.router import router as wilayah_router
+
+DESCRIPTION = """
+Sigap: the household registry behind Kota Ternate's 2026 social-assistance (bansos) pilot.
+
+Log in with **Authorize** (username and password), then try `GET /households`.
+Errors always look like `{"error": "<code>", "detail": ...}`; validation errors list
+`{"field", "rule", "message"}` for every broken rule. NIK and KK numbers are masked
+(`8271********0001`) for roles that do not need them in full.
+"""
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(title="Sigap API", version=__version__, description=DESCRIPTION)
+    app.state.settings = settings
+    app.state.engine = engine or engine_from_settings(settings)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)
+    for router in (ops_router, auth_router, wilayah_router, registry_router):
+        app.include_router(router)
+    return app

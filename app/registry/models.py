@@ -1,0 +1,157 @@
+"""Household (keluarga), member (anggota keluarga) and KK history tables.
+
+Categorical answers are stored as short strings and validated against ``codes`` at the
+API boundary (schemas), so adding a code never needs an enum migration.  Two partial
+unique indexes carry the registry's identity rules in the database itself:
+one active head per household, and one active household per NIK / per KK number.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import DateTime, Index, text
+from sqlmodel import Field, SQLModel
+
+from app.db import utcnow
+
+_TS = DateTime(timezone=True)
+
+
+class Household(SQLModel, table=True):
+    __tablename__ = "household"
+    __table_args__ = (
+        Index("uq_household_active_kk", "kk_number", unique=True,
+              sqlite_where=text("deleted_at IS NULL AND kk_number IS NOT NULL"),
+              postgresql_where=text("deleted_at IS NULL AND kk_number IS NOT NULL")),
+        Index("ix_household_list", "created_at", "id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    kk_number: str | None = Field(default=None, max_length=16)
+    kelurahan_code: str = Field(foreign_key="kelurahan.code", index=True, max_length=13)
+    address: str = Field(default="", max_length=200)
+    rt: str | None = Field(default=None, max_length=3)
+    rw: str | None = Field(default=None, max_length=3)
+    latitude: float | None = None
+    longitude: float | None = None
+    phone: str | None = Field(default=None, max_length=16)
+    survey_date: date | None = None
+    # housing
+    tenure: str | None = Field(default=None, max_length=24)
+    land_certificate: bool | None = None
+    floor_area_m2: int | None = None
+    floor_material: str | None = Field(default=None, max_length=24)
+    wall_material: str | None = Field(default=None, max_length=24)
+    wall_condition: str | None = Field(default=None, max_length=8)
+    roof_material: str | None = Field(default=None, max_length=24)
+    roof_condition: str | None = Field(default=None, max_length=8)
+    water_source: str | None = Field(default=None, max_length=24)
+    septic_distance: str | None = Field(default=None, max_length=16)
+    lighting_source: str | None = Field(default=None, max_length=16)
+    power_va: int | None = None
+    cooking_fuel: str | None = Field(default=None, max_length=16)
+    toilet_facility: str | None = Field(default=None, max_length=8)
+    toilet_type: str | None = Field(default=None, max_length=16)
+    sewage_disposal: str | None = Field(default=None, max_length=24)
+    # assets
+    asset_lpg_5_5kg: bool | None = None
+    asset_fridge: bool | None = None
+    asset_ac: bool | None = None
+    asset_water_heater: bool | None = None
+    asset_landline: bool | None = None
+    asset_tv: bool | None = None
+    asset_gold_10g: bool | None = None
+    asset_computer: bool | None = None
+    asset_motorbike: bool | None = None
+    asset_bicycle: bool | None = None
+    asset_car: bool | None = None
+    asset_boat: bool | None = None
+    asset_motorboat: bool | None = None
+    asset_smartphone: bool | None = None
+    asset_land: bool | None = None
+    asset_other_house: bool | None = None
+    asset_internet: bool | None = None
+    asset_bank_account: bool | None = None
+    # livestock (head counts)
+    livestock_cattle: int | None = None
+    livestock_buffalo: int | None = None
+    livestock_horse: int | None = None
+    livestock_pig: int | None = None
+    livestock_goat_sheep: int | None = None
+    livestock_poultry: int | None = None
+    # programmes currently received
+    receives_bpnt: bool | None = None
+    receives_pkh: bool | None = None
+    receives_electricity_subsidy: bool | None = None
+    receives_lpg_subsidy: bool | None = None
+    receives_local_aid: bool | None = None
+    # provenance and lifecycle
+    source: str = Field(max_length=16, index=True)
+    verification_status: str = Field(max_length=20, index=True)
+    version: int = 1
+    created_at: datetime = Field(default_factory=utcnow, sa_type=_TS)  # type: ignore[call-overload]
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=_TS, index=True)  # type: ignore[call-overload]
+    deleted_at: datetime | None = Field(default=None, sa_type=_TS)  # type: ignore[call-overload]
+    created_by: int | None = Field(default=None, foreign_key="app_user.id")
+    updated_by: int | None = Field(default=None, foreign_key="app_user.id")
+
+
+class Member(SQLModel, table=True):
+    __tablename__ = "member"
+    __table_args__ = (
+        Index("uq_member_active_nik", "nik", unique=True,
+              sqlite_where=text("deleted_at IS NULL AND nik IS NOT NULL"),
+              postgresql_where=text("deleted_at IS NULL AND nik IS NOT NULL")),
+        Index("uq_member_one_head", "household_id", unique=True,
+              sqlite_where=text("deleted_at IS NULL AND relation = 'head'"),
+              postgresql_where=text("deleted_at IS NULL AND relation = 'head'")),
+        Index("ix_member_household", "household_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    household_id: uuid.UUID = Field(foreign_key="household.id")
+    nik: str | None = Field(default=None, max_length=16)
+    full_name: str = Field(max_length=120)
+    sex: str = Field(max_length=6)
+    birth_place: str | None = Field(default=None, max_length=80)
+    birth_date: date | None = None
+    relation: str = Field(max_length=20)
+    marital_status: str | None = Field(default=None, max_length=10)
+    education: str | None = Field(default=None, max_length=8)
+    school_participation: str | None = Field(default=None, max_length=10)
+    occupation: str | None = Field(default=None, max_length=20)
+    disability: str | None = Field(default=None, max_length=12)
+    disability_severe: bool | None = None
+    chronic_illness: bool | None = None
+    pregnant: bool | None = None
+    health_insurance: str | None = Field(default=None, max_length=20)
+    alive: bool = True
+    death_date: date | None = None
+    version: int = 1
+    created_at: datetime = Field(default_factory=utcnow, sa_type=_TS)  # type: ignore[call-overload]
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=_TS)  # type: ignore[call-overload]
+    deleted_at: datetime | None = Field(default=None, sa_type=_TS)  # type: ignore[call-overload]
+
+
+class KkHistory(SQLModel, table=True):
+    """Every KK number a household has carried; a KK changes on move, split, divorce, death."""
+
+    __tablename__ = "kk_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    household_id: uuid.UUID = Field(foreign_key="household.id", index=True)
+    kk_number: str = Field(max_length=16, index=True)
+    valid_from: datetime = Field(default_factory=utcnow, sa_type=_TS)  # type: ignore[call-overload]
+    valid_until: datetime | None = Field(default=None, sa_type=_TS)  # type: ignore[call-overload]
+    reason: str | None = Field(default=None, max_length=200)
+    recorded_by: int | None = Field(default=None, foreign_key="app_user.id")
+
+
+HOUSEHOLD_SYSTEM_FIELDS = frozenset({
+    "id", "version", "created_at", "updated_at", "deleted_at", "created_by", "updated_by",
+})
+MEMBER_SYSTEM_FIELDS = frozenset({
+    "id", "household_id", "version", "created_at", "updated_at", "deleted_at",
+})

@@ -1,0 +1,69 @@
+"""Table rows -> API models, masking NIK, KK and phone for roles that do not need them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlmodel import Session
+
+from app.auth.permissions import Principal
+from app.db import as_utc
+from app.registry import repository, rules
+from app.registry.identifiers import mask
+from app.registry.models import Household, Member
+from app.registry.schemas import HouseholdPublic, MemberPublic
+
+
+def member_public(member: Member, principal: Principal) -> MemberPublic:
+    data = member.model_dump()
+    if not principal.full_identifiers:
+        data["nik"] = mask(member.nik)
+    data["created_at"] = as_utc(member.created_at)
+    data["updated_at"] = as_utc(member.updated_at)
+    return MemberPublic.model_validate(data)
+
+
+def household_public(household: Household, members: Sequence[Member],
+                     principal: Principal) -> HouseholdPublic:
+    data = household.model_dump()
+    warnings = []
+    for i, m in enumerate(members):
+        warnings += rules.member_warnings(m.model_dump(), prefix=f"members[{i}].")
+    if not principal.full_identifiers:
+        data["kk_number"] = mask(household.kk_number)
+        data["phone"] = mask(household.phone)
+    for key in ("created_at", "updated_at", "deleted_at"):
+        data[key] = as_utc(data[key])
+    data["kecamatan_code"] = household.kelurahan_code[:8]
+    data["members"] = [member_public(m, principal) for m in members]
+    data["warnings"] = warnings
+    return HouseholdPublic.model_validate(data)
+
+
+def households_public(session: Session, households: Sequence[Household],
+                      principal: Principal) -> list[HouseholdPublic]:
+    """One query for all members of the page (no N+1)."""
+    members = repository.members_of(session, [h.id for h in households])
+    return [household_public(h, members.get(h.id, []), principal) for h in households]
+
+
+def one_household(session: Session, household: Household, principal: Principal) -> HouseholdPublic:
+    return households_public(session, [household], principal)[0]
+
+
+__all__ = ["household_public", "households_public", "member_public", "one_household"]
+
+
+_IDENTIFIER_FIELDS = frozenset({"nik", "kk_number", "phone"})
+
+
+def maybe_mask(value: str | None, principal: Principal) -> str | None:
+    return value if principal.full_identifiers else mask(value)
+
+
+def mask_changes(changes: dict[str, list[object]], principal: Principal) -> dict[str, list[object]]:
+    """Audit diffs shown to a role without full identifiers get NIK/KK/phone masked."""
+    if principal.full_identifiers:
+        return changes
+    return {k: [mask(v) if k in _IDENTIFIER_FIELDS and isinstance(v, str) else v for v in pair]
+            for k, pair in changes.items()}

@@ -1,0 +1,168 @@
+"""All queries of the registry.  Every read takes the caller's area (``scope``) and applies
+it in SQL, so an out-of-area row never leaves the database."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, exists, or_, true
+from sqlmodel import Session, col, select
+
+from app.audit.models import AuditEntry
+from app.registry.models import Household, KkHistory, Member
+
+Scope = frozenset[str] | None
+
+
+@dataclass(frozen=True)
+class HouseholdFilter:
+    kecamatan_code: str | None = None
+    kelurahan_code: str | None = None
+    verification_status: str | None = None
+    source: str | None = None
+    updated_since: datetime | None = None
+    member_nik: str | None = None
+    kk_number: str | None = None
+
+
+def _in_scope(scope: Scope) -> ColumnElement[bool]:
+    if scope is None:
+        return true()
+    return col(Household.kelurahan_code).in_(sorted(scope))
+
+
+def _active_household() -> ColumnElement[bool]:
+    return col(Household.deleted_at).is_(None)
+
+
+def _active_member() -> ColumnElement[bool]:
+    return col(Member.deleted_at).is_(None)
+
+
+def get_household(session: Session, household_id: uuid.UUID, scope: Scope, *,
+                  for_update: bool = False) -> Household | None:
+    stmt = select(Household).where(Household.id == household_id, _active_household(),
+                                   _in_scope(scope))
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.exec(stmt).first()
+
+
+def household_exists(session: Session, household_id: uuid.UUID) -> bool:
+    """Unscoped: used only to tell 'outside your area' (403) from 'no such record' (404)."""
+    stmt = select(Household.id).where(Household.id == household_id, _active_household())
+    return session.exec(stmt).first() is not None
+
+
+def id_taken(session: Session, model: type[Household] | type[Member], entity_id: uuid.UUID) -> bool:
+    return session.get(model, entity_id) is not None
+
+
+def get_member(session: Session, member_id: uuid.UUID, scope: Scope, *,
+               for_update: bool = False) -> tuple[Member, Household] | None:
+    stmt = (select(Member, Household).join(Household, col(Member.household_id) == Household.id)
+            .where(Member.id == member_id, _active_member(), _active_household(), _in_scope(scope)))
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = session.exec(stmt).first()
+    return (row[0], row[1]) if row else None
+
+
+def member_exists(session: Session, member_id: uuid.UUID) -> bool:
+    stmt = select(Member.id).where(Member.id == member_id, _active_member())
+    return session.exec(stmt).first() is not None
+
+
+def members_of(session: Session, household_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Member]]:
+    out: dict[uuid.UUID, list[Member]] = defaultdict(list)
+    if not household_ids:
+        return out
+    stmt = (select(Member).where(col(Member.household_id).in_(household_ids), _active_member())
+            .order_by(col(Member.household_id), col(Member.created_at), col(Member.id)))
+    for member in session.exec(stmt):
+        out[member.household_id].append(member)
+    return out
+
+
+def active_member_holding_nik(session: Session, nik: str) -> Member | None:
+    stmt = select(Member).where(Member.nik == nik, _active_member())
+    return session.exec(stmt).first()
+
+
+def active_household_with_kk(session: Session, kk_number: str) -> Household | None:
+    stmt = select(Household).where(Household.kk_number == kk_number, _active_household())
+    return session.exec(stmt).first()
+
+
+def _filters(f: HouseholdFilter) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    if f.kecamatan_code:
+        # Kemendagri kelurahan codes start with their kecamatan code: no join needed.
+        clauses.append(col(Household.kelurahan_code).startswith(f.kecamatan_code + "."))
+    if f.kelurahan_code:
+        clauses.append(Household.kelurahan_code == f.kelurahan_code)
+    if f.verification_status:
+        clauses.append(Household.verification_status == f.verification_status)
+    if f.source:
+        clauses.append(Household.source == f.source)
+    if f.updated_since:
+        clauses.append(col(Household.updated_at) >= f.updated_since)
+    if f.kk_number:
+        clauses.append(Household.kk_number == f.kk_number)
+    if f.member_nik:
+        clauses.append(exists().where(Member.household_id == Household.id,
+                                      Member.nik == f.member_nik, _active_member()))
+    return clauses
+
+
+def list_households(session: Session, *, filters: HouseholdFilter, scope: Scope,
+                    after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[Household]:
+    """Keyset page ordered by (created_at, id): stable under concurrent inserts and edits."""
+    stmt = select(Household).where(_active_household(), _in_scope(scope), *_filters(filters))
+    if after is not None:
+        created, last_id = after
+        stmt = stmt.where(or_(col(Household.created_at) > created,
+                              and_(col(Household.created_at) == created,
+                                   col(Household.id) > last_id)))
+    stmt = stmt.order_by(col(Household.created_at), col(Household.id)).limit(limit)
+    return list(session.exec(stmt).all())
+
+
+def iter_member_names(session: Session, scope: Scope, *, chunk: int = 5000
+                      ) -> Iterator[tuple[uuid.UUID, uuid.UUID, str]]:
+    """(member id, household id, full name) of every active member in scope, streamed."""
+    stmt = (select(Member.id, Member.household_id, Member.full_name)
+            .join(Household, col(Member.household_id) == Household.id)
+            .where(_active_member(), _active_household(), _in_scope(scope))
+            .execution_options(yield_per=chunk))
+    for row in session.exec(stmt):
+        yield row[0], row[1], row[2]
+
+
+def households_by_ids(session: Session, ids: Sequence[uuid.UUID], scope: Scope) -> list[Household]:
+    if not ids:
+        return []
+    stmt = select(Household).where(col(Household.id).in_(ids), _active_household(), _in_scope(scope))
+    return list(session.exec(stmt).all())
+
+
+def open_kk_history(session: Session, household_id: uuid.UUID) -> KkHistory | None:
+    stmt = select(KkHistory).where(KkHistory.household_id == household_id,
+                                   col(KkHistory.valid_until).is_(None))
+    return session.exec(stmt).first()
+
+
+def kk_history(session: Session, household_id: uuid.UUID) -> list[KkHistory]:
+    stmt = (select(KkHistory).where(KkHistory.household_id == household_id)
+            .order_by(col(KkHistory.valid_from), col(KkHistory.id)))
+    return list(session.exec(stmt).all())
+
+
+def audit_of_household(session: Session, household_id: uuid.UUID) -> list[AuditEntry]:
+    stmt = (select(AuditEntry).where(AuditEntry.household_id == household_id)
+            .order_by(col(AuditEntry.id)))
+    return list(session.exec(stmt).all())

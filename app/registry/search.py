@@ -1,0 +1,73 @@
+"""Search: exact by NIK or KK (current or historical), fuzzy by name.
+
+Fuzzy name search uses rapidfuzz in the application rather than a database trigram index:
+it behaves identically on SQLite and PostgreSQL, needs no extension (pg_trgm is not always
+installable on managed databases), and WRatio tolerates the spelling variants, word
+order and partial names residents give.  The scan is limited to the caller's area and
+streams names in chunks; bench/bench_registry.py measures it on 200,000 members.
+"""
+
+from __future__ import annotations
+
+import heapq
+import uuid
+from collections.abc import Iterator
+
+from rapidfuzz import fuzz, process, utils
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
+from app.auth.permissions import Principal
+from app.registry import repository
+from app.registry.models import Household, KkHistory
+from app.registry.names import normalise_name
+
+NAME_SCORE_CUTOFF = 75.0
+_CHUNK = 20_000
+
+
+def by_nik(session: Session, nik: str, principal: Principal) -> list[Household]:
+    return repository.list_households(
+        session, filters=repository.HouseholdFilter(member_nik=nik),
+        scope=principal.kelurahan_scope, after=None, limit=10)
+
+
+def by_kk(session: Session, kk: str, principal: Principal) -> list[Household]:
+    historical = select(KkHistory.household_id).where(KkHistory.kk_number == kk)
+    stmt = select(Household).where(
+        or_(Household.kk_number == kk, col(Household.id).in_(historical)),
+        col(Household.deleted_at).is_(None))
+    if principal.kelurahan_scope is not None:
+        stmt = stmt.where(col(Household.kelurahan_code).in_(sorted(principal.kelurahan_scope)))
+    return list(session.exec(stmt.limit(10)).all())
+
+
+def _chunks(rows: Iterator[tuple[uuid.UUID, uuid.UUID, str]]
+            ) -> Iterator[list[tuple[uuid.UUID, uuid.UUID, str]]]:
+    batch: list[tuple[uuid.UUID, uuid.UUID, str]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= _CHUNK:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def by_name(session: Session, name: str, principal: Principal, *, limit: int
+            ) -> list[tuple[uuid.UUID, float, str]]:
+    """Best (household id, score, matched member name), one hit per household."""
+    query = utils.default_process(normalise_name(name))
+    if not query:
+        return []
+    best: dict[uuid.UUID, tuple[float, str]] = {}
+    for batch in _chunks(repository.iter_member_names(session, principal.kelurahan_scope)):
+        names = [row[2] for row in batch]
+        for _match, score, idx in process.extract(
+                query, names, scorer=fuzz.WRatio, processor=utils.default_process,
+                limit=limit * 4, score_cutoff=NAME_SCORE_CUTOFF):
+            household_id = batch[idx][1]
+            if score > best.get(household_id, (-1.0, ""))[0]:
+                best[household_id] = (score, names[idx])
+    top = heapq.nlargest(limit, best.items(), key=lambda kv: kv[1][0])
+    return [(hid, score, matched) for hid, (score, matched) in top]

@@ -1,0 +1,379 @@
+"""Business rules of the registry: create, update, soft delete, head transfer, history.
+
+Every write goes through here whatever the channel (REST API now; sync, SMS, USSD and
+imports later), is validated against the merged record, flushed (never committed) and
+audited with a field diff.  Identity rules (one head, one household per NIK and per KK
+number) are enforced by partial unique indexes; this module turns a violation into an
+error that names the field.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel
+
+from app.audit.service import ActorRef, diff, record
+from app.auth.permissions import Principal
+from app.db import utcnow
+from app.errors import (
+    AppError,
+    Conflict,
+    DuplicateIdentity,
+    FieldProblem,
+    InvalidData,
+    NotFound,
+    OutOfArea,
+    VersionMismatch,
+)
+from app.registry import repository, rules
+from app.registry.codes import VERIFICATION_TRANSITIONS, SourceChannel, VerificationStatus
+from app.registry.models import (
+    HOUSEHOLD_SYSTEM_FIELDS,
+    MEMBER_SYSTEM_FIELDS,
+    Household,
+    KkHistory,
+    Member,
+)
+from app.registry.schemas import (
+    HouseholdCreate,
+    HouseholdUpdate,
+    MemberCreate,
+    MemberUpdate,
+)
+from app.wilayah import repository as wilayah_repo
+
+_CHANNEL_SOURCE = {c.value: c.value for c in SourceChannel}
+
+
+def _state(row: SQLModel, exclude: frozenset[str]) -> dict[str, Any]:
+    return {k: v for k, v in row.model_dump().items() if k not in exclude}
+
+
+def _plain(value: Any) -> Any:
+    return value.value if hasattr(value, "value") else value
+
+
+def _resolve_kelurahan(session: Session, code: str, principal: Principal, field: str) -> str:
+    resolved = wilayah_repo.resolve_kelurahan_code(session, code)
+    if resolved is None:
+        raise InvalidData.one(field, "kelurahan_exists", f"kelurahan {code!r} does not exist")
+    if not principal.covers(resolved):
+        raise OutOfArea(f"kelurahan {resolved} is outside your assigned area")
+    return resolved
+
+
+def _load_household(session: Session, household_id: uuid.UUID, principal: Principal,
+                    *, for_update: bool = False) -> Household:
+    household = repository.get_household(session, household_id, principal.kelurahan_scope,
+                                         for_update=for_update)
+    if household is not None:
+        return household
+    if repository.household_exists(session, household_id):
+        raise OutOfArea("this household is outside your assigned area")
+    raise NotFound(f"household {household_id} not found")
+
+
+def _load_member(session: Session, member_id: uuid.UUID, principal: Principal
+                 ) -> tuple[Member, Household]:
+    found = repository.get_member(session, member_id, principal.kelurahan_scope, for_update=True)
+    if found is not None:
+        return found
+    if repository.member_exists(session, member_id):
+        raise OutOfArea("this member's household is outside your assigned area")
+    raise NotFound(f"member {member_id} not found")
+
+
+def load_household(*, session: Session, household_id: uuid.UUID, principal: Principal) -> Household:
+    """One active household in the caller's area (403 outside it, 404 if absent)."""
+    return _load_household(session, household_id, principal)
+
+
+def _check_version(kind: str, current: int, sent: int) -> None:
+    if current != sent:
+        raise VersionMismatch(
+            f"{kind} was changed by someone else (you sent version {sent}, current is {current});"
+            " reload it and apply your change again", detail={"current_version": current})
+
+
+def _raise_if(problems: list[FieldProblem]) -> None:
+    if problems:
+        raise InvalidData(problems)
+
+
+def _identity_error(session: Session, exc: IntegrityError, members: Iterable[tuple[str, Member]],
+                    household: Household, principal: Principal) -> AppError:
+    """Name the field behind a unique-index violation (the savepoint was rolled back)."""
+    text = str(exc.orig)
+    if "uq_member_active_nik" in text or "member.nik" in text:
+        for field, member in members:
+            if not member.nik:
+                continue
+            holder = repository.active_member_holding_nik(session, member.nik)
+            if holder is not None and holder.id != member.id:
+                where = (f"household {holder.household_id}"
+                         if repository.get_household(session, holder.household_id,
+                                                     principal.kelurahan_scope) else
+                         "a household outside your area")
+                return DuplicateIdentity(
+                    f"{field}: this NIK already belongs to an active member of {where}; a person "
+                    "is in one household only. Record the move or resolve it in reconciliation",
+                    detail=[FieldProblem(field=field, rule="nik_one_active_household",
+                                         message="NIK already registered in another household")])
+    if ("uq_household_active_kk" in text or "household.kk_number" in text) and household.kk_number:
+        return DuplicateIdentity(
+            "kk_number: another active household already carries this KK number",
+            detail=[FieldProblem(field="kk_number", rule="kk_one_active_household",
+                                 message="KK number already registered to another household")])
+    if "uq_member_one_head" in text:
+        return InvalidData.one("members", "one_head", "a household has exactly one head")
+    if "pk_household" in text or "pk_member" in text or ".id" in text:
+        return Conflict("a record with this id already exists", detail=[FieldProblem(
+            field="id", rule="id_unique", message="id already used by another record")])
+    return Conflict("the change conflicts with existing data")
+
+
+def _flush(session: Session, *, household: Household, members: Iterable[tuple[str, Member]],
+           principal: Principal) -> None:
+    members = list(members)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise _identity_error(session, exc, members, household, principal) from None
+
+
+def _check_transition(old: str, new: str) -> None:
+    if old != new and VerificationStatus(new) not in VERIFICATION_TRANSITIONS[VerificationStatus(old)]:
+        raise InvalidData.one("verification_status", "verification_transition",
+                              f"cannot go from {old} to {new}")
+
+
+def _new_member(household_id: uuid.UUID, data: MemberCreate) -> Member:
+    values = {k: _plain(v) for k, v in data.model_dump().items()}
+    member_id = values.pop("id") or uuid.uuid4()
+    return Member(id=member_id, household_id=household_id, **values)
+
+
+def create_household(*, session: Session, data: HouseholdCreate, actor: ActorRef,
+                     principal: Principal) -> Household:
+    kelurahan = _resolve_kelurahan(session, data.kelurahan_code, principal, "kelurahan_code")
+    problems = rules.head_problems([m.relation.value for m in data.members])
+    for i, m in enumerate(data.members):
+        problems += rules.member_problems(m.model_dump(), prefix=f"members[{i}].")
+    _raise_if(problems)
+
+    source = _CHANNEL_SOURCE.get(actor.channel, SourceChannel.api.value)
+    default_status = (VerificationStatus.field_verified if source == SourceChannel.enumerator
+                      else VerificationStatus.self_reported)
+    values = {k: _plain(v) for k, v in data.model_dump(exclude={"members", "id"}).items()}
+    values.update(kelurahan_code=kelurahan, source=source,
+                  verification_status=_plain(data.verification_status or default_status),
+                  address=values.get("address") or "")
+    household = Household(id=data.id or uuid.uuid4(), created_by=actor.user_id,
+                          updated_by=actor.user_id, **values)
+    session.add(household)
+    members = [(f"members[{i}].nik", _new_member(household.id, m)) for i, m in enumerate(data.members)]
+    session.add_all(m for _, m in members)
+    if household.kk_number:
+        session.add(KkHistory(household_id=household.id, kk_number=household.kk_number,
+                              reason="registered", recorded_by=actor.user_id))
+    _flush(session, household=household, members=members, principal=principal)
+
+    record(session, actor=actor, action="create", entity_type="household",
+           entity_id=str(household.id), household_id=household.id,
+           changes=diff({}, _state(household, HOUSEHOLD_SYSTEM_FIELDS)))
+    for _, member in members:
+        record(session, actor=actor, action="create", entity_type="member",
+               entity_id=str(member.id), household_id=household.id,
+               changes=diff({}, _state(member, MEMBER_SYSTEM_FIELDS)))
+    return household
+
+
+def _touch(row: Household | Member, actor: ActorRef) -> None:
+    row.version += 1
+    row.updated_at = utcnow()
+    if isinstance(row, Household):
+        row.updated_by = actor.user_id
+
+
+def update_household(*, session: Session, household_id: uuid.UUID, data: HouseholdUpdate,
+                     actor: ActorRef, principal: Principal) -> Household:
+    household = _load_household(session, household_id, principal, for_update=True)
+    _check_version("household", household.version, data.version)
+    before = _state(household, HOUSEHOLD_SYSTEM_FIELDS)
+    changes = {k: _plain(getattr(data, k)) for k in data.model_fields_set
+               if k not in {"version", "kk_change_reason"}}
+    if "kelurahan_code" in changes:
+        if changes["kelurahan_code"] is None:
+            raise InvalidData.one("kelurahan_code", "required", "kelurahan_code cannot be empty")
+        changes["kelurahan_code"] = _resolve_kelurahan(session, changes["kelurahan_code"],
+                                                       principal, "kelurahan_code")
+    if "verification_status" in changes:
+        if changes["verification_status"] is None:
+            raise InvalidData.one("verification_status", "required", "cannot be empty")
+        _check_transition(household.verification_status, changes["verification_status"])
+    if "address" in changes and changes["address"] is None:
+        changes["address"] = ""
+    after = {**before, **changes}
+    if after == before:
+        return household
+    if after.get("kk_number") != before.get("kk_number"):
+        _record_kk_change(session, household, after.get("kk_number"), data.kk_change_reason, actor)
+    for key, value in changes.items():
+        setattr(household, key, value)
+    _touch(household, actor)
+    _flush(session, household=household, members=[], principal=principal)
+    record(session, actor=actor, action="update", entity_type="household",
+           entity_id=str(household.id), household_id=household.id, changes=diff(before, after))
+    return household
+
+
+def _record_kk_change(session: Session, household: Household, new_kk: str | None,
+                      reason: str | None, actor: ActorRef) -> None:
+    now = utcnow()
+    current = repository.open_kk_history(session, household.id)
+    if current is not None:
+        current.valid_until = now
+        session.add(current)
+    if new_kk:
+        session.add(KkHistory(household_id=household.id, kk_number=new_kk, valid_from=now,
+                              reason=reason, recorded_by=actor.user_id))
+
+
+def delete_household(*, session: Session, household_id: uuid.UUID, version: int | None,
+                     actor: ActorRef, principal: Principal) -> None:
+    household = _load_household(session, household_id, principal, for_update=True)
+    if version is not None:
+        _check_version("household", household.version, version)
+    now = utcnow()
+    for member in repository.members_of(session, [household.id]).get(household.id, []):
+        member.deleted_at = now
+        _touch(member, actor)
+        session.add(member)
+    household.deleted_at = now
+    _touch(household, actor)
+    session.add(household)
+    current = repository.open_kk_history(session, household.id)
+    if current is not None:
+        current.valid_until = now
+        session.add(current)
+    session.flush()
+    record(session, actor=actor, action="delete", entity_type="household",
+           entity_id=str(household.id), household_id=household.id,
+           changes={"deleted_at": [None, now.isoformat()]})
+
+
+def _members_after(session: Session, household: Household, changed: Member | None = None,
+                   removed: uuid.UUID | None = None) -> list[Member]:
+    current = repository.members_of(session, [household.id]).get(household.id, [])
+    out = [m for m in current if m.id != removed and (changed is None or m.id != changed.id)]
+    if changed is not None:
+        out.append(changed)
+    return out
+
+
+def add_member(*, session: Session, household_id: uuid.UUID, data: MemberCreate,
+               actor: ActorRef, principal: Principal) -> Member:
+    household = _load_household(session, household_id, principal, for_update=True)
+    member = _new_member(household.id, data)
+    problems = rules.member_problems(member.model_dump())
+    problems += rules.head_problems([m.relation for m in _members_after(session, household, member)],
+                                    field="relation")
+    _raise_if(problems)
+    session.add(member)
+    household.updated_at = utcnow()
+    session.add(household)
+    _flush(session, household=household, members=[("nik", member)], principal=principal)
+    record(session, actor=actor, action="create", entity_type="member", entity_id=str(member.id),
+           household_id=household.id, changes=diff({}, _state(member, MEMBER_SYSTEM_FIELDS)))
+    return member
+
+
+def update_member(*, session: Session, member_id: uuid.UUID, data: MemberUpdate,
+                  actor: ActorRef, principal: Principal) -> Member:
+    member, household = _load_member(session, member_id, principal)
+    _check_version("member", member.version, data.version)
+    before = _state(member, MEMBER_SYSTEM_FIELDS)
+    changes = {k: _plain(getattr(data, k)) for k in data.model_fields_set if k != "version"}
+    for required in ("full_name", "sex", "relation", "alive"):
+        if required in changes and changes[required] is None:
+            raise InvalidData.one(required, "required", f"{required} cannot be empty")
+    after = {**before, **changes}
+    problems = rules.member_problems(after)
+    if after["relation"] != before["relation"]:
+        relations = [m.relation for m in _members_after(session, household) if m.id != member.id]
+        problems += rules.head_problems([*relations, after["relation"]], field="relation")
+    _raise_if(problems)
+    if after == before:
+        return member
+    for key, value in changes.items():
+        setattr(member, key, value)
+    _touch(member, actor)
+    household.updated_at = utcnow()
+    session.add_all([member, household])
+    _flush(session, household=household, members=[("nik", member)], principal=principal)
+    record(session, actor=actor, action="update", entity_type="member", entity_id=str(member.id),
+           household_id=household.id, changes=diff(before, after))
+    return member
+
+
+def delete_member(*, session: Session, member_id: uuid.UUID, version: int | None,
+                  actor: ActorRef, principal: Principal) -> None:
+    member, household = _load_member(session, member_id, principal)
+    if version is not None:
+        _check_version("member", member.version, version)
+    if member.relation == "head":
+        raise InvalidData.one("relation", "one_head",
+                              "cannot remove the head: transfer the head role first")
+    member.deleted_at = utcnow()
+    _touch(member, actor)
+    household.updated_at = member.updated_at
+    session.add_all([member, household])
+    session.flush()
+    record(session, actor=actor, action="delete", entity_type="member", entity_id=str(member.id),
+           household_id=household.id, changes={"deleted_at": [None, member.deleted_at.isoformat()]})
+
+
+def transfer_head(*, session: Session, household_id: uuid.UUID, new_head_id: uuid.UUID,
+                  previous_head_relation: str, actor: ActorRef, principal: Principal) -> Household:
+    """Make another member the head in one step (e.g. when the head has died)."""
+    household = _load_household(session, household_id, principal, for_update=True)
+    members = {m.id: m for m in _members_after(session, household)}
+    new_head = members.get(new_head_id)
+    if new_head is None:
+        raise InvalidData.one("member_id", "member_of_household",
+                              "member_id is not an active member of this household")
+    if new_head.relation == "head":
+        return household
+    if previous_head_relation == "head":
+        raise InvalidData.one("previous_head_relation", "one_head",
+                              "the previous head needs a relation other than head")
+    old_head = next(m for m in members.values() if m.relation == "head")
+    for member, relation in ((old_head, previous_head_relation), (new_head, "head")):
+        before = member.relation
+        member.relation = relation
+        _touch(member, actor)
+        session.add(member)
+        # demote first: the one-head index is checked row by row
+        session.flush()
+        record(session, actor=actor, action="update", entity_type="member",
+               entity_id=str(member.id), household_id=household.id,
+               changes={"relation": [before, relation]})
+    household.updated_at = utcnow()
+    session.add(household)
+    session.flush()
+    return household
+
+
+def household_history(*, session: Session, household_id: uuid.UUID, principal: Principal
+                      ) -> tuple[Household, list[Any], list[KkHistory]]:
+    household = repository.get_household(session, household_id, principal.kelurahan_scope)
+    if household is None:
+        _load_household(session, household_id, principal)  # raises 403 or 404
+    return (household, repository.audit_of_household(session, household_id),  # type: ignore[return-value]
+            repository.kk_history(session, household_id))
+

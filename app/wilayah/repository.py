@@ -1,0 +1,48 @@
+"""All queries of the wilayah domain."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from sqlmodel import Session, col, select
+
+from app.wilayah.models import Kecamatan, Kelurahan
+
+_DIGITS = re.compile(r"\D")
+
+
+def get_kecamatan(session: Session, code: str) -> Kecamatan | None:
+    return session.exec(select(Kecamatan).where(
+        (Kecamatan.code == code) | (Kecamatan.bps_code == code))).first()
+
+
+def list_kecamatan(session: Session) -> Sequence[Kecamatan]:
+    return session.exec(select(Kecamatan).order_by(col(Kecamatan.code))).all()
+
+
+def list_kelurahan(session: Session, kecamatan_code: str | None = None) -> Sequence[Kelurahan]:
+    stmt = select(Kelurahan).order_by(col(Kelurahan.code))
+    if kecamatan_code is not None:
+        stmt = stmt.where(Kelurahan.kecamatan_code == kecamatan_code)
+    return session.exec(stmt).all()
+
+
+def resolve_kelurahan_code(session: Session, code: str) -> str | None:
+    """Canonical Kemendagri code for a Kemendagri (dotted or not) or BPS kelurahan code."""
+    digits = _DIGITS.sub("", code)
+    if len(digits) == 10:
+        dotted = f"{digits[:2]}.{digits[2:4]}.{digits[4:6]}.{digits[6:]}"
+        stmt = select(Kelurahan.code).where(
+            (Kelurahan.code == dotted) | (Kelurahan.bps_code == digits))
+    else:
+        stmt = select(Kelurahan.code).where(Kelurahan.code == code)
+    return session.exec(stmt).first()
+
+
+def resolve_kecamatan_code(session: Session, code: str) -> str | None:
+    digits = _DIGITS.sub("", code)
+    if len(digits) == 6:
+        code = f"{digits[:2]}.{digits[2:4]}.{digits[4:]}"
+    found = get_kecamatan(session, code if len(digits) == 6 else digits)
+    return found.code if found else None
