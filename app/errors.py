@@ -136,6 +136,9 @@ def validation_problems(exc: RequestValidationError) -> list[FieldProblem]:
         msg = str(err.get("msg", "invalid value"))
         if err.get("type") == "extra_forbidden":
             msg = "unknown field"
+        if err.get("type") == "json_invalid":
+            position = loc[1] if len(loc) > 1 else "?"
+            loc, msg = ("body",), f"malformed JSON near character {position}"
         problems.append(FieldProblem(field=_loc_to_field(loc) or "body",
                                      rule=str(err.get("type", "invalid")), message=msg))
     return problems

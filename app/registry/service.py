@@ -10,7 +10,8 @@ error that names the field.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -105,14 +106,12 @@ def _raise_if(problems: list[FieldProblem]) -> None:
 
 
 def _identity_error(session: Session, exc: IntegrityError, members: Iterable[tuple[str, Member]],
-                    household: Household, principal: Principal) -> AppError:
-    """Name the field behind a unique-index violation (the savepoint was rolled back)."""
+                    principal: Principal) -> AppError:
+    """Name the field behind a unique-index violation (its savepoint is already rolled back)."""
     text = str(exc.orig)
     if "uq_member_active_nik" in text or "member.nik" in text:
         for field, member in members:
-            if not member.nik:
-                continue
-            holder = repository.active_member_holding_nik(session, member.nik)
+            holder = repository.active_member_holding_nik(session, member.nik) if member.nik else None
             if holder is not None and holder.id != member.id:
                 where = (f"household {holder.household_id}"
                          if repository.get_household(session, holder.household_id,
@@ -123,7 +122,7 @@ def _identity_error(session: Session, exc: IntegrityError, members: Iterable[tup
                     "is in one household only. Record the move or resolve it in reconciliation",
                     detail=[FieldProblem(field=field, rule="nik_one_active_household",
                                          message="NIK already registered in another household")])
-    if ("uq_household_active_kk" in text or "household.kk_number" in text) and household.kk_number:
+    if "uq_household_active_kk" in text or "household.kk_number" in text:
         return DuplicateIdentity(
             "kk_number: another active household already carries this KK number",
             detail=[FieldProblem(field="kk_number", rule="kk_one_active_household",
@@ -136,14 +135,26 @@ def _identity_error(session: Session, exc: IntegrityError, members: Iterable[tup
     return Conflict("the change conflicts with existing data")
 
 
-def _flush(session: Session, *, household: Household, members: Iterable[tuple[str, Member]],
-           principal: Principal) -> None:
-    members = list(members)
+@contextmanager
+def _identity_guard(session: Session, *, members: Iterable[tuple[str, Member]],
+                    principal: Principal) -> Iterator[None]:
+    """Run the writes of the block in a savepoint and flush them there.
+
+    A unique-index violation rolls back only this savepoint, so the transaction stays usable
+    to find out who holds the NIK, and the caller gets an error naming the field.  (The
+    savepoint must open BEFORE the objects are added: opening one autoflushes.)
+    """
+    nested = session.begin_nested()
     try:
-        with session.begin_nested():
-            session.flush()
+        yield
+        session.flush()
     except IntegrityError as exc:
-        raise _identity_error(session, exc, members, household, principal) from None
+        nested.rollback()
+        raise _identity_error(session, exc, members, principal) from None
+    except BaseException:
+        nested.rollback()
+        raise
+    nested.commit()
 
 
 def _check_transition(old: str, new: str) -> None:
@@ -175,13 +186,13 @@ def create_household(*, session: Session, data: HouseholdCreate, actor: ActorRef
                   address=values.get("address") or "")
     household = Household(id=data.id or uuid.uuid4(), created_by=actor.user_id,
                           updated_by=actor.user_id, **values)
-    session.add(household)
     members = [(f"members[{i}].nik", _new_member(household.id, m)) for i, m in enumerate(data.members)]
-    session.add_all(m for _, m in members)
-    if household.kk_number:
-        session.add(KkHistory(household_id=household.id, kk_number=household.kk_number,
-                              reason="registered", recorded_by=actor.user_id))
-    _flush(session, household=household, members=members, principal=principal)
+    with _identity_guard(session, members=members, principal=principal):
+        session.add(household)
+        session.add_all(m for _, m in members)
+        if household.kk_number:
+            session.add(KkHistory(household_id=household.id, kk_number=household.kk_number,
+                                  reason="registered", recorded_by=actor.user_id))
 
     record(session, actor=actor, action="create", entity_type="household",
            entity_id=str(household.id), household_id=household.id,
@@ -221,12 +232,13 @@ def update_household(*, session: Session, household_id: uuid.UUID, data: Househo
     after = {**before, **changes}
     if after == before:
         return household
-    if after.get("kk_number") != before.get("kk_number"):
-        _record_kk_change(session, household, after.get("kk_number"), data.kk_change_reason, actor)
-    for key, value in changes.items():
-        setattr(household, key, value)
-    _touch(household, actor)
-    _flush(session, household=household, members=[], principal=principal)
+    with _identity_guard(session, members=[], principal=principal):
+        if after.get("kk_number") != before.get("kk_number"):
+            _record_kk_change(session, household, after.get("kk_number"), data.kk_change_reason,
+                              actor)
+        for key, value in changes.items():
+            setattr(household, key, value)
+        _touch(household, actor)
     record(session, actor=actor, action="update", entity_type="household",
            entity_id=str(household.id), household_id=household.id, changes=diff(before, after))
     return household
@@ -284,10 +296,10 @@ def add_member(*, session: Session, household_id: uuid.UUID, data: MemberCreate,
     problems += rules.head_problems([m.relation for m in _members_after(session, household, member)],
                                     field="relation")
     _raise_if(problems)
-    session.add(member)
-    household.updated_at = utcnow()
-    session.add(household)
-    _flush(session, household=household, members=[("nik", member)], principal=principal)
+    with _identity_guard(session, members=[("nik", member)], principal=principal):
+        session.add(member)
+        household.updated_at = utcnow()
+        session.add(household)
     record(session, actor=actor, action="create", entity_type="member", entity_id=str(member.id),
            household_id=household.id, changes=diff({}, _state(member, MEMBER_SYSTEM_FIELDS)))
     return member
@@ -310,12 +322,12 @@ def update_member(*, session: Session, member_id: uuid.UUID, data: MemberUpdate,
     _raise_if(problems)
     if after == before:
         return member
-    for key, value in changes.items():
-        setattr(member, key, value)
-    _touch(member, actor)
-    household.updated_at = utcnow()
-    session.add_all([member, household])
-    _flush(session, household=household, members=[("nik", member)], principal=principal)
+    with _identity_guard(session, members=[("nik", member)], principal=principal):
+        for key, value in changes.items():
+            setattr(member, key, value)
+        _touch(member, actor)
+        household.updated_at = utcnow()
+        session.add_all([member, household])
     record(session, actor=actor, action="update", entity_type="member", entity_id=str(member.id),
            household_id=household.id, changes=diff(before, after))
     return member

@@ -1,0 +1,212 @@
+"""Test fixtures: every database test runs on real SQLite AND real PostgreSQL.
+
+Each engine gets a fresh database built by the Alembic migrations (never create_all) and
+loaded with Ternate's wilayah once per session.  Each test then runs inside a transaction
+that is rolled back at the end; the app's own commits become savepoint releases, so the
+request lifecycle (commit before the response, rollback on error) is exercised for real.
+
+PostgreSQL: SIGAP_TEST_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/test)
+must point at a server where the user may CREATE DATABASE.  If it is unreachable the
+PostgreSQL half is skipped with a visible reason, unless SIGAP_REQUIRE_POSTGRES=1 (CI), in
+which case the run fails.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from app import migrate
+from app.auth.models import EnumeratorAssignment, Role, User
+from app.auth.security import create_access_token, hash_password
+from app.config import PROJECT_ROOT, Environment, Settings
+from app.db import build_engine, get_session
+from app.main import create_app
+from app.seeding import load_wilayah
+
+PG_URL = os.environ.get("SIGAP_TEST_POSTGRES_URL",
+                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REQUIRE_PG = os.environ.get("SIGAP_REQUIRE_POSTGRES") == "1"
+WILAYAH_CSV = PROJECT_ROOT / "seed_data" / "ternate_wilayah.csv"
+TEST_SECRET = "test-secret-" + "x" * 32
+_state: dict[str, object] = {"pg_passed": 0}
+
+
+def pg_admin_engine() -> Engine | None:
+    """An AUTOCOMMIT engine on the PostgreSQL server, or None (reason kept) if unreachable."""
+    if "pg_admin" in _state:
+        return _state["pg_admin"]  # type: ignore[return-value]
+    engine: Engine | None
+    try:
+        engine = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure means "not available"
+        _state["pg_reason"] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        engine = None
+    _state["pg_admin"] = engine
+    return engine
+
+
+def new_database(kind: str, tmp_dir: Path) -> tuple[str, Callable[[], None]]:
+    """A fresh, empty database of ``kind``; returns its URL and a function that drops it."""
+    if kind == "sqlite":
+        path = tmp_dir / f"sigap-{secrets.token_hex(4)}.db"
+        return f"sqlite:///{path}", lambda: None
+    admin = pg_admin_engine()
+    if admin is None:
+        msg = f"PostgreSQL not reachable at {PG_URL} ({_state.get('pg_reason')})"
+        if REQUIRE_PG:
+            pytest.fail(msg + " and SIGAP_REQUIRE_POSTGRES=1", pytrace=False)
+        pytest.skip(msg + ": PostgreSQL tests SKIPPED")
+    name = f"sigap_test_{os.getpid()}_{secrets.token_hex(3)}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    return url, drop
+
+
+def test_settings(database_url: str, **overrides: object) -> Settings:
+    return Settings(environment=Environment.test, database_url=database_url,
+                    secret_key=TEST_SECRET, log_json=False, **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def db_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def engine(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    url, drop = new_database(db_kind, tmp_path_factory.mktemp(db_kind))
+    migrate.upgrade(url)
+    eng = build_engine(url)
+    with Session(eng) as session:
+        load_wilayah(session, WILAYAH_CSV)
+        session.commit()
+    yield eng
+    eng.dispose()
+    drop()
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back after the test."""
+    connection = engine.connect()
+    outer = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint",
+                      expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.close()
+        if outer.is_active:
+            outer.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def settings(engine: Engine) -> Settings:
+    return test_settings(engine.url.render_as_string(hide_password=False))
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine, db: Session) -> Iterator[object]:
+    application = create_app(settings, engine=engine)
+
+    def session_override() -> Iterator[Session]:
+        # same contract as app.db.get_session: commit after the handler, rollback on error
+        try:
+            yield db
+        except BaseException:
+            db.rollback()
+            raise
+        db.commit()
+
+    application.dependency_overrides[get_session] = session_override
+    yield application
+
+
+@pytest.fixture
+def client(app: object) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=True) as c:  # type: ignore[arg-type]
+        yield c
+
+
+@dataclass
+class Account:
+    user: User
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+_PASSWORD_HASH: dict[str, str] = {}
+
+
+def password_hash() -> str:
+    if "h" not in _PASSWORD_HASH:
+        _PASSWORD_HASH["h"] = hash_password("correct horse battery")
+    return _PASSWORD_HASH["h"]
+
+
+@pytest.fixture
+def make_account(db: Session, settings: Settings) -> Callable[..., Account]:
+    def make(role: Role | str = Role.admin, *, kecamatan: str | None = None,
+             kelurahan: tuple[str, ...] = (), username: str | None = None) -> Account:
+        role = Role(role)
+        user = User(username=username or f"{role.value}-{secrets.token_hex(3)}",
+                    password_hash=password_hash(), role=role.value, kecamatan_code=kecamatan)
+        db.add(user)
+        db.flush()
+        assert user.id is not None
+        for code in kelurahan:
+            db.add(EnumeratorAssignment(user_id=user.id, kelurahan_code=code))
+        # releases the session's savepoint: the account survives a request's rollback and
+        # still disappears with the test's outer transaction
+        db.commit()
+        token, _ = create_access_token(settings=settings, user_id=user.id, role=user.role)
+        return Account(user=user, token=token)
+
+    return make
+
+
+@pytest.fixture
+def admin(make_account: Callable[..., Account]) -> Account:
+    return make_account(Role.admin)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.passed and "[postgresql" in report.nodeid:
+        _state["pg_passed"] = int(_state["pg_passed"]) + 1  # type: ignore[call-overload]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    ran = _state["pg_passed"]
+    if "pg_reason" in _state:
+        terminalreporter.write_line(
+            f"PostgreSQL tests SKIPPED: {PG_URL} unreachable ({_state['pg_reason']})", yellow=True)
+    else:
+        terminalreporter.write_line(f"PostgreSQL tests passed: {ran}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if REQUIRE_PG and _state["pg_passed"] == 0 and exitstatus == 0:
+        session.exitstatus = 1
+        print("\nFAIL: SIGAP_REQUIRE_POSTGRES=1 but no PostgreSQL test passed")
