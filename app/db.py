@@ -31,13 +31,18 @@ SQLModel.metadata.naming_convention = NAMING_CONVENTION
 metadata: MetaData = SQLModel.metadata
 
 
+_READ_ONLY = "sigap_read_only"
+
+
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
-    """WAL, foreign keys, and explicit BEGIN IMMEDIATE.
+    """WAL, foreign keys, and explicit BEGIN.
 
     pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; we take control
-    (the SQLAlchemy-documented recipe).  BEGIN IMMEDIATE takes the write lock at the start
-    of every transaction, so two concurrent writers queue on ``busy_timeout`` instead of
-    failing with SQLITE_BUSY when a read lock cannot be upgraded.
+    (the SQLAlchemy-documented recipe).  Writing transactions use BEGIN IMMEDIATE: the write
+    lock is taken at the start, so two concurrent writers queue on ``busy_timeout`` instead
+    of failing with SQLITE_BUSY when a read lock cannot be upgraded.  Read-only sessions
+    (``read_only=True`` below: GET requests, exports) use a deferred BEGIN and, under WAL,
+    never block or wait for writers.
     """
 
     @event.listens_for(engine, "connect")
@@ -52,7 +57,8 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        mode = "DEFERRED" if conn.get_execution_options().get(_READ_ONLY) else "IMMEDIATE"
+        conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def build_engine(database_url: str, *, busy_timeout_ms: int = 10_000, **kwargs: Any) -> Engine:
@@ -76,9 +82,18 @@ def engine_from_settings(settings: Settings) -> Engine:
     return build_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
 
 
+def new_session(engine: Engine, *, read_only: bool = False) -> Session:
+    bind = engine.execution_options(**{_READ_ONLY: True}) if read_only else engine
+    return Session(bind, expire_on_commit=False)
+
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def get_session(request: Request) -> Iterator[Session]:
     """One transaction per request; committed before the response leaves."""
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
+    factory = request.app.state.session_factory
+    with factory(read_only=request.method in _READ_METHODS) as session:
         try:
             yield session
         except BaseException:

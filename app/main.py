@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from app import __version__
 from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
-from app.db import engine_from_settings
+from app.db import engine_from_settings, new_session
 from app.errors import install_error_handlers
 from app.ops.middleware import BodySizeLimit, RequestContext
 from app.ops.router import router as ops_router
@@ -30,6 +32,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app = FastAPI(title="Sigap API", version=__version__, description=DESCRIPTION)
     app.state.settings = settings
     app.state.engine = engine or engine_from_settings(settings)
+    # every session the app opens comes from here (requests and streamed exports alike)
+    app.state.session_factory = partial(new_session, app.state.engine)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)

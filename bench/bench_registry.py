@@ -34,6 +34,7 @@ if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
 from rich.console import Console  # noqa: E402
+from rich.markup import escape  # noqa: E402
 from rich.progress import (  # noqa: E402
     BarColumn,
     MofNCompleteColumn,
@@ -45,7 +46,7 @@ from rich.progress import (  # noqa: E402
 )
 from sqlalchemy import Engine, create_engine, func, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
-from sqlmodel import Session, select  # noqa: E402
+from sqlmodel import Session, col, select  # noqa: E402
 
 from app import migrate  # noqa: E402
 from app.audit.models import AuditEntry  # noqa: E402
@@ -94,7 +95,7 @@ class Report:
             note: str = "") -> None:
         self.figures.append(Figure(engine, n, name, value, unit, note))
         shown = "-" if value is None else _fmt(value)
-        console.print(f"  [bold]{engine}[/] {name}: {shown} {unit} {note}".rstrip(),
+        console.print(f"  [bold]{engine}[/] {escape(name)}: {shown} {unit} {escape(note)}".rstrip(),
                       highlight=False, soft_wrap=True)
 
     def table(self) -> str:
@@ -372,7 +373,7 @@ def pick_kelurahan(engine: Engine) -> str:
     """The kelurahan of kecamatan KECAMATAN with the most households (deterministic)."""
     with Session(engine) as session:
         stmt = (select(Household.kelurahan_code, func.count())
-                .where(Household.kelurahan_code.startswith(KECAMATAN + "."))  # type: ignore[attr-defined]
+                .where(col(Household.kelurahan_code).startswith(KECAMATAN + "."))
                 .group_by(Household.kelurahan_code)
                 .order_by(func.count().desc(), Household.kelurahan_code))
         row = session.exec(stmt).first()
@@ -440,7 +441,7 @@ def run_engine(kind: str, args: argparse.Namespace, report: Report) -> None:
     reason = dbs.check()
     if reason is not None:
         msg = f"SKIPPED: {kind} not reachable at {args.pg_url} ({reason})"
-        console.print(f"[yellow]{msg}[/]", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]{escape(msg)}[/]", highlight=False, soft_wrap=True)
         report.add(kind, n, "SKIPPED", None, "", f"not reachable at {args.pg_url}: {reason}")
         return
     try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from contextlib import nullcontext
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,7 +81,7 @@ def new_database(kind: str, tmp_dir: Path) -> tuple[str, Callable[[], None]]:
     return url, drop
 
 
-def test_settings(database_url: str, **overrides: object) -> Settings:
+def settings_for(database_url: str, **overrides: object) -> Settings:
     return Settings(environment=Environment.test, database_url=database_url,
                     secret_key=TEST_SECRET, log_json=False, **overrides)  # type: ignore[arg-type]
 
@@ -121,7 +122,7 @@ def db(engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture
 def settings(engine: Engine) -> Settings:
-    return test_settings(engine.url.render_as_string(hide_password=False))
+    return settings_for(engine.url.render_as_string(hide_password=False))
 
 
 @pytest.fixture
@@ -138,6 +139,8 @@ def app(settings: Settings, engine: Engine, db: Session) -> Iterator[object]:
         db.commit()
 
     application.dependency_overrides[get_session] = session_override
+    # streamed exports open their own session: give them the test's transaction too
+    application.state.session_factory = lambda read_only=False: nullcontext(db)
     yield application
 
 

@@ -26,7 +26,7 @@ from app.main import create_app
 from app.registry.models import Household, Member
 from app.wilayah.models import Kecamatan, Kelurahan
 from tests.conftest import new_database
-from tests.conftest import test_settings as settings_for
+from tests.conftest import settings_for
 
 PARTIAL_UNIQUE = {
     "uq_household_active_kk": ("household", ["kk_number"]),
@@ -261,6 +261,26 @@ class TestReadiness:
                 migrate.downgrade(fresh_url, "base")
                 r = client.get("/ready")
                 assert r.status_code == 503 and r.json()["status"] == "not_ready"
+        finally:
+            application.state.engine.dispose()
+
+    def test_ready_while_another_transaction_writes(self, fresh_url: str,
+                                                     engine_for: Callable[[str], Engine]) -> None:
+        """A probe only reads: an open write transaction elsewhere must not make it fail."""
+        migrate.upgrade(fresh_url)
+        application = create_app(settings_for(fresh_url, sqlite_busy_timeout_ms=500))
+        writer = engine_for(fresh_url)
+        try:
+            with writer.connect() as conn, conn.begin():
+                conn.execute(Kecamatan.__table__.insert().values(  # type: ignore[attr-defined]
+                    code="82.71.07", bps_code="8271013", name="Pulau Hiri"))
+                with TestClient(application) as client:
+                    r = client.get("/ready")
+                assert r.status_code == 200, (
+                    f"/ready failed while another connection held a write transaction: {r.text}. "
+                    "On SQLite every transaction starts with BEGIN IMMEDIATE (app/db.py "
+                    "_on_begin), so the read-only probe waits for the write lock and reports "
+                    "the database 'unreachable' after busy_timeout")
         finally:
             application.state.engine.dispose()
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app.auth.permissions import Principal
@@ -32,11 +31,11 @@ def _line(values: list[object]) -> str:
     return buf.getvalue()
 
 
-def iter_csv(engine: Engine, *, filters: repository.HouseholdFilter,
+def iter_csv(session_factory: Callable[..., Session], *, filters: repository.HouseholdFilter,
              principal: Principal) -> Iterator[str]:
     yield "\ufeff" + _line(list(COLUMNS))  # BOM so spreadsheet programs read UTF-8
     after = None
-    with Session(engine) as session:
+    with session_factory(read_only=True) as session:
         while True:
             page = repository.list_households(session, filters=filters,
                                               scope=principal.kelurahan_scope,

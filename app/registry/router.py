@@ -193,7 +193,7 @@ def export_households(request: Request, principal: Exporter, filters: FilterDep
     """Stream the filtered list as CSV (UTF-8 with BOM); identifiers masked per role."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M")
     return StreamingResponse(
-        export.iter_csv(request.app.state.engine, filters=filters, principal=principal),
+        export.iter_csv(request.app.state.session_factory, filters=filters, principal=principal),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="sigap-keluarga-{stamp}.csv"'})
 
