@@ -25,8 +25,7 @@ from app.db import NAMING_CONVENTION, build_engine, metadata, utcnow
 from app.main import create_app
 from app.registry.models import Household, Member
 from app.wilayah.models import Kecamatan, Kelurahan
-from tests.conftest import new_database
-from tests.conftest import settings_for
+from tests.conftest import new_database, settings_for
 
 PARTIAL_UNIQUE = {
     "uq_household_active_kk": ("household", ["kk_number"]),
@@ -153,10 +152,8 @@ class TestNamingConvention:
                 named.append(("ix", ix["name"], prefix))
             for kind, name, expected in named:
                 seen += 1
-                if kind == "pk":
-                    ok = name == expected
-                else:
-                    ok = bool(name) and name.startswith(expected)  # type: ignore[union-attr]
+                exact = kind == "pk"
+                ok = name == expected if exact else bool(name) and str(name).startswith(expected)
                 if not ok:
                     bad.append(f"{table}: {kind} named {name!r}, expected {expected}...")
         assert seen > 20, "reflection found suspiciously few constraints"

@@ -29,18 +29,23 @@ def list_kelurahan(session: Session, kecamatan_code: str | None = None) -> Seque
 
 
 def resolve_kelurahan_code(session: Session, code: str) -> str | None:
-    """Canonical Kemendagri code for a Kemendagri (dotted or not) or BPS kelurahan code."""
-    digits = _DIGITS.sub("", code)
-    if len(digits) == 10:
-        dotted = f"{digits[:2]}.{digits[2:4]}.{digits[4:6]}.{digits[6:]}"
-        stmt = select(Kelurahan.code).where(
-            (Kelurahan.code == dotted) | (Kelurahan.bps_code == digits))
+    """Canonical Kemendagri code for a kelurahan code written in either system.
+
+    The two systems are told apart by their written form, as DOMAIN.md defines them:
+    Kemendagri is dotted (``82.71.01.1003``), BPS is ten plain digits (``8271011003``).
+    The form matters: 16 of Ternate's plain Kemendagri codes are also someone else's BPS
+    code (8271011003 is Kastela by Kemendagri but Tafaga by BPS).
+    """
+    code = code.strip()
+    if code.isdigit():
+        stmt = select(Kelurahan.code).where(Kelurahan.bps_code == code)
     else:
         stmt = select(Kelurahan.code).where(Kelurahan.code == code)
     return session.exec(stmt).first()
 
 
 def resolve_kecamatan_code(session: Session, code: str) -> str | None:
+    """Kemendagri (``82.71.01`` or ``827101``) or BPS (``8271010``); the lengths differ."""
     digits = _DIGITS.sub("", code)
     if len(digits) == 6:
         code = f"{digits[:2]}.{digits[2:4]}.{digits[4:]}"

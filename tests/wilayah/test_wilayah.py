@@ -23,9 +23,15 @@ class TestReferenceData:
 
     def test_resolves_both_code_systems(self, db: Session) -> None:
         assert repository.resolve_kelurahan_code(db, "82.71.07.1001") == "82.71.07.1001"
-        assert repository.resolve_kelurahan_code(db, "8271071001") == "82.71.07.1001"
         assert repository.resolve_kelurahan_code(db, "8271013005") == "82.71.07.1001"  # BPS
         assert repository.resolve_kelurahan_code(db, "9999999999") is None
+        assert repository.resolve_kelurahan_code(db, "82.71.07.9999") is None
+
+    def test_plain_digits_are_bps_even_where_they_spell_a_kemendagri_code(
+            self, db: Session) -> None:
+        # 8271011003: Kastela by Kemendagri (82.71.01.1003), Tafaga by BPS
+        assert repository.resolve_kelurahan_code(db, "8271011003") == "82.71.04.1004"
+        assert repository.resolve_kelurahan_code(db, "82.71.01.1003") == "82.71.01.1003"
         assert repository.resolve_kecamatan_code(db, "8271013") == "82.71.07"  # BPS
         assert repository.resolve_kecamatan_code(db, "827107") == "82.71.07"
 
