@@ -127,12 +127,18 @@ def _loc_to_field(loc: tuple[Any, ...]) -> str:
     return "".join(parts)
 
 
+_LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
+
+
 def validation_problems(exc: RequestValidationError) -> list[FieldProblem]:
     problems = []
     for err in exc.errors():
         loc = tuple(err.get("loc", ()))
         # drop the function-after/tagged-union noise pydantic adds to locations
         loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+        # one naming for every error: "members[0].nik", "limit" (not "body.members[0].nik")
+        if len(loc) > 1 and loc[0] in _LOCATIONS:
+            loc = loc[1:]
         msg = str(err.get("msg", "invalid value"))
         if err.get("type") == "extra_forbidden":
             msg = "unknown field"

@@ -195,9 +195,15 @@ def admin(make_account: Callable[..., Account]) -> Account:
     return make_account(Role.admin)
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when == "call" and report.passed and "[postgresql" in report.nodeid:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Iterator[pytest.TestReport]:
+    report: pytest.TestReport = yield
+    callspec = getattr(item, "callspec", None)
+    if (report.when == "call" and report.passed and callspec is not None
+            and callspec.params.get("db_kind") == "postgresql"):
         _state["pg_passed"] = int(_state["pg_passed"]) + 1  # type: ignore[call-overload]
+    return report
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -45,19 +45,22 @@ class BodySizeLimit:
                 await _send_413(send, self.max_bytes)
                 return
         received = 0
-        started = False
+        started = exceeded = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    exceeded = True
                     raise _TooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if exceeded:
+                return  # FastAPI turns our exception into its own 400: we answer 413 instead
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
@@ -65,8 +68,9 @@ class BodySizeLimit:
         try:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
-            if not started:
-                await _send_413(send, self.max_bytes)
+            pass
+        if exceeded and not started:
+            await _send_413(send, self.max_bytes)
 
 
 class RequestContext:

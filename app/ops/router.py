@@ -35,7 +35,8 @@ def health() -> Health:
 @router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
 def ready(request: Request) -> JSONResponse:
     """Database reachable and migrated to the head revision; 503 otherwise."""
-    engine = request.app.state.engine
+    # a read-only connection: on SQLite it must not queue behind a long write for the lock
+    engine = request.app.state.engine.execution_options(sigap_read_only=True)
     expected = head_revision()
     try:
         with engine.connect() as conn:

@@ -94,9 +94,9 @@ class TestListing:
         ({"kelurahan": "82.71.09.1001"}, "kelurahan", "kelurahan_exists"),
         ({"kecamatan": "99.99.99"}, "kecamatan", "kecamatan_exists"),
         ({"member_nik": "12345"}, "member_nik", "length_16"),
-        ({"verification_status": "approved"}, "query.verification_status", "enum"),
-        ({"updated_since": "yesterday"}, "query.updated_since", "datetime_from_date_parsing"),
-        ({"limit": 0}, "query.limit", "greater_than_equal"),
+        ({"verification_status": "approved"}, "verification_status", "enum"),
+        ({"updated_since": "yesterday"}, "updated_since", "datetime_from_date_parsing"),
+        ({"limit": 0}, "limit", "greater_than_equal"),
     ])
     def test_bad_filters_name_the_parameter(self, client: TestClient, admin: Account,
                                             params: dict[str, Any], field: str, rule: str) -> None:
