@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +19,7 @@ from app import migrate as migrations
 from app.auth.models import Role
 from app.auth.schemas import UserCreate
 from app.config import PROJECT_ROOT, get_settings
-from app.db import engine_from_settings
+from app.db import engine_from_settings, new_session
 
 cli = typer.Typer(help="Sigap: Kota Ternate social-assistance registry", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -25,6 +27,17 @@ users_cli = typer.Typer(help="Manage users", no_args_is_help=True)
 cli.add_typer(users_cli, name="users")
 console = Console(stderr=True)
 OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    """A session on the configured database; the engine is disposed afterwards."""
+    engine = engine_from_settings(get_settings())
+    try:
+        with new_session(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 @cli.command()
@@ -42,7 +55,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
 
 
 @cli.command()
-def migrate(revision: str = "head",
+def migrate(revision: Annotated[str, typer.Argument(help="target revision")] = "head",
             down: Annotated[bool, typer.Option("--down", help="downgrade to REVISION")] = False
             ) -> None:
     """Bring the database schema to REVISION (default: head) with Alembic."""
@@ -51,7 +64,8 @@ def migrate(revision: str = "head",
         migrations.downgrade(url, revision)
     else:
         migrations.upgrade(url, revision)
-    console.print(f"schema at {migrations.current_revision(engine_from_settings(get_settings()))}")
+    with _session() as session:
+        console.print(f"schema at {migrations.current_revision(session.get_bind())}")  # type: ignore[arg-type]
 
 
 @cli.command()
@@ -61,8 +75,7 @@ def seed(demo: Annotated[int, typer.Option(help="synthetic demo families to add 
     from app.seeding import load_wilayah, seed_demo_households
 
     settings = get_settings()
-    engine = engine_from_settings(settings)
-    with Session(engine) as session:
+    with _session() as session:
         kec, kel = load_wilayah(session, settings.seed_data_dir / "ternate_wilayah.csv")
         session.commit()
         console.print(f"wilayah: {kec} kecamatan, {kel} kelurahan")
@@ -97,7 +110,7 @@ def users_create(
         data = UserCreate(username=username, password=password, role=role,
                           kecamatan_code=kecamatan, kelurahan_codes=kelurahan or [],
                           full_name=full_name)
-        with Session(engine_from_settings(get_settings())) as session:
+        with _session() as session:
             user = service.create_user(session=session, data=data, actor=SEED_ACTOR)
             session.commit()
     except ValidationError as exc:
@@ -115,7 +128,7 @@ def users_demo() -> None:
     """Create or reset the demo users (admin, dinsos, supervisor, enumerator); prints them."""
     from app.seeding import ensure_demo_users
 
-    with Session(engine_from_settings(get_settings())) as session:
+    with _session() as session:
         password, made = ensure_demo_users(session)
         session.commit()
     table = Table(title="Demo users (password reset on every run)")

@@ -19,13 +19,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_registry import DEFAULT_PG_URL, Databases, families  # noqa: E402
-from sqlmodel import Session  # noqa: E402
+from bench_registry import DEFAULT_PG_URL, Databases, families
+from sqlmodel import Session
 
-from app.db import build_engine  # noqa: E402
-from app.registry.schemas import HouseholdCreate  # noqa: E402
-from app.registry.service import create_household  # noqa: E402
-from app.seeding import SEED_ACTOR, SYSTEM_PRINCIPAL  # noqa: E402
+from app.db import build_engine
+from app.registry.schemas import HouseholdCreate
+from app.registry.service import create_household
+from app.seeding import SEED_ACTOR, SYSTEM_PRINCIPAL
 
 
 def main() -> int:

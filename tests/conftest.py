@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from contextlib import nullcontext
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 

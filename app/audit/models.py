@@ -16,7 +16,7 @@ class AuditEntry(SQLModel, table=True):
     __tablename__ = "audit_log"
 
     id: int | None = Field(default=None, primary_key=True)
-    occurred_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    occurred_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     actor_id: int | None = Field(default=None, foreign_key="app_user.id")
     actor_name: str = Field(max_length=64)
     channel: str = Field(max_length=16)

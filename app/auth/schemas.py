@@ -9,7 +9,7 @@ from app.auth.models import Role
 
 class Token(BaseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - OAuth2 token type, not a secret
     expires_in: int = Field(description="seconds")
 
 

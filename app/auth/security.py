@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from jose import JWTError, jwt
+from jose.exceptions import ExpiredSignatureError
 from pwdlib import PasswordHash
 
 from app.config import Settings
@@ -47,7 +48,7 @@ def decode_access_token(*, settings: Settings, token: str) -> dict[str, Any]:
     try:
         claims = jwt.decode(token, settings.secret_key, algorithms=[settings.jwt_algorithm],
                             options={"require_exp": True, "require_sub": True})
-    except jwt.ExpiredSignatureError:
+    except ExpiredSignatureError:
         raise NotAuthenticated("Token expired: log in again") from None
     except JWTError:
         raise NotAuthenticated("Invalid token") from None

@@ -6,6 +6,7 @@ cannot slip past it, and nothing of an oversized body reaches a handler.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -65,10 +66,8 @@ class BodySizeLimit:
                 started = True
             await send(message)
 
-        try:
+        with contextlib.suppress(_TooLarge):
             await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            pass
         if exceeded and not started:
             await _send_413(send, self.max_bytes)
 

@@ -91,9 +91,9 @@ class Household(SQLModel, table=True):
     source: str = Field(max_length=16, index=True)
     verification_status: str = Field(max_length=20, index=True)
     version: int = 1
-    created_at: datetime = Field(default_factory=utcnow, sa_type=_TS)  # type: ignore[call-overload]
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=_TS, index=True)  # type: ignore[call-overload]
-    deleted_at: datetime | None = Field(default=None, sa_type=_TS)  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=_TS, index=True)
+    deleted_at: datetime | None = Field(default=None, sa_type=_TS)
     created_by: int | None = Field(default=None, foreign_key="app_user.id")
     updated_by: int | None = Field(default=None, foreign_key="app_user.id")
 
@@ -130,9 +130,9 @@ class Member(SQLModel, table=True):
     alive: bool = True
     death_date: date | None = None
     version: int = 1
-    created_at: datetime = Field(default_factory=utcnow, sa_type=_TS)  # type: ignore[call-overload]
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=_TS)  # type: ignore[call-overload]
-    deleted_at: datetime | None = Field(default=None, sa_type=_TS)  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
+    deleted_at: datetime | None = Field(default=None, sa_type=_TS)
 
 
 class KkHistory(SQLModel, table=True):
@@ -143,8 +143,8 @@ class KkHistory(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     household_id: uuid.UUID = Field(foreign_key="household.id", index=True)
     kk_number: str = Field(max_length=16, index=True)
-    valid_from: datetime = Field(default_factory=utcnow, sa_type=_TS)  # type: ignore[call-overload]
-    valid_until: datetime | None = Field(default=None, sa_type=_TS)  # type: ignore[call-overload]
+    valid_from: datetime = Field(default_factory=utcnow, sa_type=_TS)
+    valid_until: datetime | None = Field(default=None, sa_type=_TS)
     reason: str | None = Field(default=None, max_length=200)
     recorded_by: int | None = Field(default=None, foreign_key="app_user.id")
 

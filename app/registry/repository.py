@@ -104,18 +104,18 @@ def _filters(f: HouseholdFilter) -> list[ColumnElement[bool]]:
         # Kemendagri kelurahan codes start with their kecamatan code: no join needed.
         clauses.append(col(Household.kelurahan_code).startswith(f.kecamatan_code + "."))
     if f.kelurahan_code:
-        clauses.append(Household.kelurahan_code == f.kelurahan_code)
+        clauses.append(col(Household.kelurahan_code) == f.kelurahan_code)
     if f.verification_status:
-        clauses.append(Household.verification_status == f.verification_status)
+        clauses.append(col(Household.verification_status) == f.verification_status)
     if f.source:
-        clauses.append(Household.source == f.source)
+        clauses.append(col(Household.source) == f.source)
     if f.updated_since:
         clauses.append(col(Household.updated_at) >= f.updated_since)
     if f.kk_number:
-        clauses.append(Household.kk_number == f.kk_number)
+        clauses.append(col(Household.kk_number) == f.kk_number)
     if f.member_nik:
-        clauses.append(exists().where(Member.household_id == Household.id,
-                                      Member.nik == f.member_nik, _active_member()))
+        clauses.append(exists().where(col(Member.household_id) == col(Household.id),
+                                      col(Member.nik) == f.member_nik, _active_member()))
     return clauses
 
 

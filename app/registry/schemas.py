@@ -14,8 +14,8 @@ from app.errors import FieldProblem
 from app.registry import identifiers
 from app.registry.codes import (
     POWER_VA_CLASSES,
-    CookingFuel,
     Condition,
+    CookingFuel,
     Disability,
     Education,
     FloorMaterial,
@@ -207,7 +207,7 @@ class MemberPublic(MemberData):
     model_config = ConfigDict(extra="ignore")
 
     id: uuid.UUID
-    nik: str | None = None  # type: ignore[assignment]  # masked for some roles
+    nik: str | None = None  # plain str: masked for some roles, so no NIK validator
     full_name: str
     sex: Sex
     relation: Relation
@@ -224,7 +224,7 @@ class HouseholdPublic(HouseholdData):
     kelurahan_code: str
     kecamatan_code: str
     kk_number: str | None = None
-    phone: str | None = None  # type: ignore[assignment]
+    phone: str | None = None  # plain str: may be masked
     source: SourceChannel
     verification_status: VerificationStatus
     version: int

@@ -35,7 +35,7 @@ def by_nik(session: Session, nik: str, principal: Principal) -> list[Household]:
 def by_kk(session: Session, kk: str, principal: Principal) -> list[Household]:
     historical = select(KkHistory.household_id).where(KkHistory.kk_number == kk)
     stmt = select(Household).where(
-        or_(Household.kk_number == kk, col(Household.id).in_(historical)),
+        or_(col(Household.kk_number) == kk, col(Household.id).in_(historical)),
         col(Household.deleted_at).is_(None))
     if principal.kelurahan_scope is not None:
         stmt = stmt.where(col(Household.kelurahan_code).in_(sorted(principal.kelurahan_scope)))

@@ -1,0 +1,47 @@
+# The two commands of the README:
+#   make run    set up, migrate a SQLite file, load Ternate + demo data, print demo logins, serve :8000
+#   make test   set up and run the whole suite (ruff, mypy, pytest on SQLite and PostgreSQL)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_FAMILIES ?= 500
+
+.PHONY: run test install lint typecheck pytest openapi bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit("Sigap needs Python 3.11 or newer (found " + sys.version.split()[0] + ")") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/sigap migrate
+	$(BIN)/sigap seed --demo $(DEMO_FAMILIES)
+	$(BIN)/sigap users demo
+	$(BIN)/sigap serve --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy app sync_protocol bench
+
+pytest: install
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+openapi: install
+	$(BIN)/sigap openapi
+
+bench: install
+	$(BIN)/python bench/bench_registry.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
