@@ -29,7 +29,6 @@ from app.errors import (
 from app.pagination import decode_cursor, encode_cursor
 from app.registry import export, present, repository, search, service
 from app.registry.codes import Relation, SourceChannel, VerificationStatus
-from app.registry.identifiers import IdentifierInvalid, parse_kk, parse_nik
 from app.registry.schemas import (
     HistoryEntry,
     HouseholdCreate,
@@ -44,7 +43,6 @@ from app.registry.schemas import (
     SearchHit,
     SearchResult,
 )
-from app.wilayah import repository as wilayah_repo
 
 router = APIRouter(tags=["households"])
 Reader = Annotated[Principal, Depends(require(Action.household_read))]
@@ -68,44 +66,21 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def _identifier(value: str | None, parse: object, field: str) -> str | None:
-    if value is None:
-        return None
-    try:
-        result = parse(value)  # type: ignore[operator]
-    except IdentifierInvalid as exc:
-        raise InvalidData.one(field, exc.problem.rule, exc.problem.message) from None
-    return result.nik if hasattr(result, "nik") else str(result)
-
-
 def household_filter(
     session: SessionDep,
     kecamatan: Annotated[str | None, Query(description="Kemendagri (82.71.01) or BPS code")] = None,
-    kelurahan: Annotated[str | None, Query(description="Kemendagri or BPS code")] = None,
+    kelurahan: Annotated[str | None, Query(description="Kemendagri (dotted) or BPS code")] = None,
     verification_status: VerificationStatus | None = None,
     source: SourceChannel | None = None,
     updated_since: datetime | None = None,
     member_nik: Annotated[str | None, Query(description="households with this member NIK")] = None,
     kk_number: str | None = None,
 ) -> repository.HouseholdFilter:
-    kec_code = kel_code = None
-    if kecamatan is not None:
-        kec_code = wilayah_repo.resolve_kecamatan_code(session, kecamatan)
-        if kec_code is None:
-            raise InvalidData.one("kecamatan", "kecamatan_exists",
-                                  f"kecamatan {kecamatan!r} does not exist")
-    if kelurahan is not None:
-        kel_code = wilayah_repo.resolve_kelurahan_code(session, kelurahan)
-        if kel_code is None:
-            raise InvalidData.one("kelurahan", "kelurahan_exists",
-                                  f"kelurahan {kelurahan!r} does not exist")
-    return repository.HouseholdFilter(
-        kecamatan_code=kec_code, kelurahan_code=kel_code,
+    return service.build_filter(
+        session=session, kecamatan=kecamatan, kelurahan=kelurahan,
         verification_status=verification_status.value if verification_status else None,
-        source=source.value if source else None,
-        updated_since=as_utc(updated_since),
-        member_nik=_identifier(member_nik, parse_nik, "member_nik"),
-        kk_number=_identifier(kk_number, parse_kk, "kk_number"))
+        source=source.value if source else None, updated_since=updated_since,
+        member_nik=member_nik, kk_number=kk_number)
 
 
 FilterDep = Annotated[repository.HouseholdFilter, Depends(household_filter)]
@@ -167,21 +142,21 @@ def search_households(
                               "give exactly one of nik, kk or name")
     hits: list[SearchHit] = []
     if nik:
-        rows = search.by_nik(session, _identifier(nik, parse_nik, "nik") or "", principal)
+        rows = search.by_nik(session, service.checked_identifier(nik, "nik", kind="nik") or "",
+                             principal)
         hits = [SearchHit(household=h, score=100.0, matched_on="nik")
                 for h in present.households_public(session, rows, principal)]
     elif kk:
-        rows = search.by_kk(session, _identifier(kk, parse_kk, "kk") or "", principal)
+        rows = search.by_kk(session, service.checked_identifier(kk, "kk", kind="kk") or "",
+                            principal)
         hits = [SearchHit(household=h, score=100.0, matched_on="kk_number")
                 for h in present.households_public(session, rows, principal)]
     else:
         ranked = search.by_name(session, name or "", principal, limit=limit)
-        found = {h.id: h for h in repository.households_by_ids(
-            session, [r[0] for r in ranked], principal.kelurahan_scope)}
-        public = {h.id: h for h in present.households_public(session, list(found.values()),
-                                                             principal)}
-        hits = [SearchHit(household=public[hid], score=round(score, 1), matched_on="name",
-                          matched_name=matched) for hid, score, matched in ranked if hid in public]
+        public = present.households_public(session, [h for h, _, _ in ranked], principal)
+        hits = [SearchHit(household=p, score=round(score, 1), matched_on="name",
+                          matched_name=matched) for p, (_, score, matched) in zip(public, ranked,
+                                                                                 strict=True)]
     return SearchResult(data=hits[:limit], count=len(hits[:limit]))
 
 
@@ -233,7 +208,7 @@ def delete_household(household_id: uuid.UUID, request: Request, session: Session
 def household_history(household_id: uuid.UUID, session: SessionDep, principal: Reader
                       ) -> HouseholdHistory:
     """Every change to the household and its members: who, channel, when, before/after."""
-    _, entries, kks = service.household_history(session=session, household_id=household_id,
+    entries, kks = service.household_history(session=session, household_id=household_id,
                                                 principal=principal)
     return HouseholdHistory(
         household_id=household_id,

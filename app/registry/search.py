@@ -55,8 +55,8 @@ def _chunks(rows: Iterator[tuple[uuid.UUID, uuid.UUID, str]]
 
 
 def by_name(session: Session, name: str, principal: Principal, *, limit: int
-            ) -> list[tuple[uuid.UUID, float, str]]:
-    """Best (household id, score, matched member name), one hit per household."""
+            ) -> list[tuple[Household, float, str]]:
+    """Best (household, score, matched member name), one hit per household, best first."""
     query = utils.default_process(normalise_name(name))
     if not query:
         return []
@@ -70,4 +70,6 @@ def by_name(session: Session, name: str, principal: Principal, *, limit: int
             if score > best.get(household_id, (-1.0, ""))[0]:
                 best[household_id] = (score, names[idx])
     top = heapq.nlargest(limit, best.items(), key=lambda kv: kv[1][0])
-    return [(hid, score, matched) for hid, (score, matched) in top]
+    rows = {h.id: h for h in repository.households_by_ids(
+        session, [hid for hid, _ in top], principal.kelurahan_scope)}
+    return [(rows[hid], score, matched) for hid, (score, matched) in top if hid in rows]

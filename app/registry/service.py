@@ -12,14 +12,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
+from app.audit.models import AuditEntry
 from app.audit.service import ActorRef, diff, record
 from app.auth.permissions import Principal
-from app.db import utcnow
+from app.db import as_utc, utcnow
 from app.errors import (
     AppError,
     Conflict,
@@ -32,6 +34,7 @@ from app.errors import (
 )
 from app.registry import repository, rules
 from app.registry.codes import VERIFICATION_TRANSITIONS, SourceChannel, VerificationStatus
+from app.registry.identifiers import IdentifierInvalid, parse_kk, parse_nik
 from app.registry.models import (
     HOUSEHOLD_SYSTEM_FIELDS,
     MEMBER_SYSTEM_FIELDS,
@@ -47,7 +50,7 @@ from app.registry.schemas import (
 )
 from app.wilayah import repository as wilayah_repo
 
-_CHANNEL_SOURCE = {c.value: c.value for c in SourceChannel}
+_SOURCES = frozenset(c.value for c in SourceChannel)
 
 
 def _state(row: SQLModel, exclude: frozenset[str]) -> dict[str, Any]:
@@ -177,7 +180,8 @@ def create_household(*, session: Session, data: HouseholdCreate, actor: ActorRef
         problems += rules.member_problems(m.model_dump(), prefix=f"members[{i}].")
     _raise_if(problems)
 
-    source = _CHANNEL_SOURCE.get(actor.channel, SourceChannel.api.value)
+    # the channel an actor writes through is the record's source (api for admin tools)
+    source = actor.channel if actor.channel in _SOURCES else SourceChannel.api.value
     default_status = (VerificationStatus.field_verified if source == SourceChannel.enumerator
                       else VerificationStatus.self_reported)
     values = {k: _plain(v) for k, v in data.model_dump(exclude={"members", "id"}).items()}
@@ -382,10 +386,41 @@ def transfer_head(*, session: Session, household_id: uuid.UUID, new_head_id: uui
 
 
 def household_history(*, session: Session, household_id: uuid.UUID, principal: Principal
-                      ) -> tuple[Household, list[Any], list[KkHistory]]:
-    household = repository.get_household(session, household_id, principal.kelurahan_scope)
-    if household is None:
-        _load_household(session, household_id, principal)  # raises 403 or 404
-    return (household, repository.audit_of_household(session, household_id),  # type: ignore[return-value]
+                      ) -> tuple[list[AuditEntry], list[KkHistory]]:
+    _load_household(session, household_id, principal)  # 403 outside the area, 404 if absent
+    return (repository.audit_of_household(session, household_id),
             repository.kk_history(session, household_id))
 
+
+def build_filter(*, session: Session, kecamatan: str | None, kelurahan: str | None,
+                 verification_status: str | None, source: str | None,
+                 updated_since: datetime | None, member_nik: str | None,
+                 kk_number: str | None) -> repository.HouseholdFilter:
+    """Turn list/export query parameters into a filter, naming the parameter that is wrong."""
+    kec_code = kel_code = None
+    if kecamatan is not None:
+        kec_code = wilayah_repo.resolve_kecamatan_code(session, kecamatan)
+        if kec_code is None:
+            raise InvalidData.one("kecamatan", "kecamatan_exists",
+                                  f"kecamatan {kecamatan!r} does not exist")
+    if kelurahan is not None:
+        kel_code = wilayah_repo.resolve_kelurahan_code(session, kelurahan)
+        if kel_code is None:
+            raise InvalidData.one("kelurahan", "kelurahan_exists",
+                                  f"kelurahan {kelurahan!r} does not exist")
+    return repository.HouseholdFilter(
+        kecamatan_code=kec_code, kelurahan_code=kel_code,
+        verification_status=verification_status, source=source,
+        updated_since=as_utc(updated_since),
+        member_nik=checked_identifier(member_nik, "member_nik", kind="nik"),
+        kk_number=checked_identifier(kk_number, "kk_number", kind="kk"))
+
+
+def checked_identifier(value: str | None, field: str, *, kind: str) -> str | None:
+    """A NIK or KK from a query parameter, normalised, or a 422 naming ``field``."""
+    if value is None:
+        return None
+    try:
+        return parse_nik(value).nik if kind == "nik" else parse_kk(value)
+    except IdentifierInvalid as exc:
+        raise InvalidData.one(field, exc.problem.rule, exc.problem.message) from None
