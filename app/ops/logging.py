@@ -10,7 +10,8 @@ from typing import Any
 
 from app.registry.identifiers import redact_identifiers
 
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message", "asctime", "color_message"}  # color_message: uvicorn's ANSI copy of msg
 
 
 class RedactingJsonFormatter(logging.Formatter):
@@ -47,3 +48,5 @@ def configure_logging(level: str = "INFO", *, json_format: bool = True) -> None:
         lg.propagate = True
     # our own access log replaces uvicorn's (which prints raw query strings)
     logging.getLogger("uvicorn.access").disabled = True
+    # /ready asks Alembic for the revision on every probe; its INFO lines are noise
+    logging.getLogger("alembic").setLevel(logging.WARNING)
