@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,7 +29,7 @@ class Settings(BaseSettings):
     # Separate key for page cursors so a leaked cursor key cannot mint tokens.
     cursor_secret: str = ""
     access_token_minutes: int = Field(default=8 * 60, ge=1, le=60 * 24 * 30)
-    jwt_algorithm: str = "HS256"
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     page_size_default: int = Field(default=50, ge=1)
     page_size_max: int = Field(default=500, ge=1)

@@ -110,7 +110,10 @@ def utcnow() -> datetime:
 
 
 def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
+    """Aware UTC.  Naive values are UTC already (SQLite hands them back naive); aware ones,
+    e.g. a client's ``+09:00`` (Ternate, WIT), are converted so SQLite compares like with like."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)

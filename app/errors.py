@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError as DBAPIDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("sigap.errors")
@@ -162,6 +163,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return _render(422, "validation_error", validation_problems(exc))
+
+    @app.exception_handler(DBAPIDataError)
+    async def _unstorable(_request: Request, exc: DBAPIDataError) -> JSONResponse:
+        # Safety net: input validation should have caught this; say so in the log.
+        log.warning("database refused a value: %s", type(exc.orig).__name__)
+        return _render(422, "validation_error", [FieldProblem(
+            field="body", rule="storable",
+            message="a value cannot be stored (too long or invalid characters)")])
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

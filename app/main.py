@@ -12,7 +12,7 @@ from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
 from app.db import engine_from_settings, new_session
 from app.errors import install_error_handlers
-from app.ops.middleware import BodySizeLimit, RequestContext
+from app.ops.middleware import BodySizeLimit, RejectNul, RequestContext
 from app.ops.router import router as ops_router
 from app.registry.router import router as registry_router
 from app.wilayah.router import router as wilayah_router
@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.session_factory = partial(new_session, app.state.engine)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RejectNul)
     app.add_middleware(RequestContext)
     for router in (ops_router, auth_router, wilayah_router, registry_router):
         app.include_router(router)

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app.audit.service import ActorRef
 from app.auth import repository as auth_repo
@@ -97,7 +97,3 @@ def ensure_demo_users(session: Session) -> tuple[str, list[tuple[str, str]]]:
                                       actor=SEED_ACTOR)
         made.append((username, role.value))
     return password, made
-
-
-def household_count(session: Session) -> int:
-    return len(session.exec(select(Household.id)).all())

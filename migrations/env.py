@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 import app.models  # noqa: F401  (registers every table on the metadata)
 from app.config import get_settings
@@ -20,6 +20,9 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # several replicas starting at once: one migrates, the others wait, then no-op
+            connection.execute(text("SELECT pg_advisory_xact_lock(827100)"))
         context.run_migrations()
 
 

@@ -14,7 +14,7 @@ from app.auth.models import Role
 from app.auth.permissions import Action, Principal
 from app.auth.security import decode_access_token
 from app.config import Settings
-from app.db import SessionDep
+from app.db import SessionDep, as_utc
 from app.errors import Forbidden, NotAuthenticated
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
@@ -42,6 +42,9 @@ def get_principal(session: SessionDep, settings: SettingsDep,
         raise NotAuthenticated("User is disabled or no longer exists")
     if user.role != claims.get("role"):
         raise NotAuthenticated("Role changed since this token was issued: log in again")
+    changed = as_utc(user.password_changed_at)
+    if changed is not None and int(claims.get("iat", 0)) < int(changed.timestamp()):
+        raise NotAuthenticated("Password changed since this token was issued: log in again")
     return service.principal_for(session=session, user=user, settings=settings)
 
 

@@ -28,6 +28,7 @@ class User(SQLModel, table=True):
     role: str = Field(max_length=16)
     kecamatan_code: str | None = Field(default=None, foreign_key="kecamatan.code", max_length=8)
     is_active: bool = True
+    password_changed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from app.auth.models import Role
+from app.registry.schemas import InputModel
 
 
 class Token(BaseModel):
@@ -13,9 +14,7 @@ class Token(BaseModel):
     expires_in: int = Field(description="seconds")
 
 
-class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UserCreate(InputModel):
     username: str = Field(min_length=3, max_length=64, pattern=r"^[a-z0-9_.-]+$")
     password: str = Field(min_length=10, max_length=128)
     full_name: str = Field(default="", max_length=120)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from app.audit.service import ActorRef, record
@@ -11,11 +12,15 @@ from app.auth.permissions import Principal
 from app.auth.schemas import UserCreate, UserPublic
 from app.auth.security import hash_password, verify_password
 from app.config import Settings
+from app.db import utcnow
 from app.errors import Conflict, InvalidData, NotAuthenticated
 from app.wilayah import repository as wilayah_repo
 
 
 def authenticate(*, session: Session, username: str, password: str) -> User:
+    if "\x00" in username or len(username) > 64:
+        verify_password(password, None)  # same cost as a real attempt
+        raise NotAuthenticated("Incorrect username or password")
     user = repository.get_user_by_username(session, username)
     ok = verify_password(password, user.password_hash if user else None)
     if user is None or not ok or not user.is_active:
@@ -48,8 +53,11 @@ def to_public(session: Session, user: User) -> UserPublic:
 def create_user(*, session: Session, data: UserCreate, actor: ActorRef) -> User:
     if repository.get_user_by_username(session, data.username) is not None:
         raise Conflict(f"username {data.username!r} is already taken")
+    kecamatan_code = None
     if data.role is Role.supervisor:
-        if not data.kecamatan_code or wilayah_repo.get_kecamatan(session, data.kecamatan_code) is None:
+        if data.kecamatan_code:
+            kecamatan_code = wilayah_repo.resolve_kecamatan_code(session, data.kecamatan_code)
+        if kecamatan_code is None:
             raise InvalidData.one("kecamatan_code", "kecamatan_required",
                                   "a supervisor needs an existing kecamatan_code")
     elif data.kecamatan_code is not None:
@@ -68,8 +76,12 @@ def create_user(*, session: Session, data: UserCreate, actor: ActorRef) -> User:
                                   f"kelurahan {given!r} does not exist")
     user = User(username=data.username, full_name=data.full_name,
                 password_hash=hash_password(data.password), role=data.role.value,
-                kecamatan_code=data.kecamatan_code)
-    repository.add_user(session, user, sorted({c for c in codes if c}))
+                kecamatan_code=kecamatan_code)
+    try:
+        with session.begin_nested():
+            repository.add_user(session, user, sorted({c for c in codes if c}))
+    except IntegrityError:  # a concurrent request took the username first
+        raise Conflict(f"username {data.username!r} is already taken") from None
     record(session, actor=actor, action="create", entity_type="user", entity_id=str(user.id),
            changes={"username": [None, user.username], "role": [None, user.role]})
     return user
@@ -77,6 +89,7 @@ def create_user(*, session: Session, data: UserCreate, actor: ActorRef) -> User:
 
 def set_password(*, session: Session, user: User, password: str, actor: ActorRef) -> None:
     user.password_hash = hash_password(password)
+    user.password_changed_at = utcnow()  # tokens issued before this stop working
     session.add(user)
     session.flush()
     record(session, actor=actor, action="update", entity_type="user", entity_id=str(user.id),

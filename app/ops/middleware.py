@@ -32,6 +32,26 @@ async def _send_413(send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class RejectNul:
+    """A NUL in the path or query string is refused up front (PostgreSQL cannot store or
+    compare one, and no legitimate client sends it)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+                "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b"")):
+            body = json.dumps({"error": "bad_request",
+                               "detail": "NUL characters are not allowed in the URL"}).encode()
+            await send({"type": "http.response.start", "status": 400,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
 class BodySizeLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app

@@ -39,6 +39,16 @@ VERIFICATION_TRANSITIONS: dict[VerificationStatus, set[VerificationStatus]] = {
 }
 
 
+# Who may SET a verification status.  Dukcapil matching comes from an admin (later: the
+# Dukcapil matching import), never from a field agent's tablet.
+STATUSES_SETTABLE: dict[str, frozenset[str]] = {
+    "admin": frozenset(s.value for s in VerificationStatus),
+    "enumerator": frozenset({"self_reported", "field_verified", "rejected"}),
+    "dinsos": frozenset(),
+    "supervisor": frozenset(),
+}
+
+
 class Tenure(StrEnum):
     own = "own"
     rent = "rent"

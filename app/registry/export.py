@@ -25,9 +25,22 @@ COLUMNS = ["id", "kecamatan_code", "kelurahan_code", "kk_number", "head_name", "
            "updated_at", *_DATA_FIELDS]
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    """Text that a spreadsheet would run as a formula gets a leading apostrophe (OWASP CSV
+    injection); numbers are numbers and stay as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _line(values: list[object]) -> str:
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\r\n").writerow(["" if v is None else v for v in values])
+    csv.writer(buf, lineterminator="\r\n").writerow([_cell(v) for v in values])
     return buf.getvalue()
 
 

@@ -18,7 +18,8 @@ from stdnum import numdb
 
 TERNATE_PREFIX = "8271"
 _NON_DIGITS = re.compile(r"[\s.\-]")
-_SIXTEEN_DIGITS = re.compile(r"(?<!\d)\d{16}(?!\d)")
+# sixteen digits, possibly written in groups ("8271 0717 0580 0001", "8271-0717-...")
+_SIXTEEN_DIGITS = re.compile(r"(?<!\d)\d(?:[ .\-]?\d){15}(?!\d)")
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,8 @@ def _region_known(prefix4: str) -> bool:
 
 def _digits(value: str, *, field_label: str, field_label_id: str) -> str:
     cleaned = _NON_DIGITS.sub("", value)
-    if not cleaned.isdigit():
+    # ASCII only: str.isdigit() also accepts Arabic-Indic, full-width and superscript digits
+    if not (cleaned.isascii() and cleaned.isdigit()):
         raise IdentifierInvalid(Problem(
             "digits_only", f"{field_label} must contain digits only",
             f"{field_label_id} hanya boleh berisi angka"))
@@ -134,8 +136,7 @@ def parse_kk(value: str) -> str:
     """Structure check of a family-card (KK) number: region, issue date DDMMYY, serial."""
     kk = _digits(value, field_label="KK number", field_label_id="Nomor KK")
     _check_region(kk, "KK number", "Nomor KK")
-    day, month = int(kk[6:8]), int(kk[8:10])
-    if not (1 <= day <= 31 and 1 <= month <= 12):
+    if not _plausible_date(int(kk[6:8]), int(kk[8:10]), int(kk[10:12])):
         raise IdentifierInvalid(Problem(
             "issue_date_digits", "KK digits 7-12 must be the issue date DDMMYY",
             "Angka ke-7 s.d. 12 Nomor KK harus tanggal terbit DDMMYY"))
@@ -158,7 +159,17 @@ def normalise_phone(value: str) -> str:
         raise IdentifierInvalid(Problem(
             "phone_indonesian", "must be a valid Indonesian phone number, e.g. 0812-3456-7890",
             "Nomor HP harus nomor Indonesia yang sah, contoh 081234567890"))
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if phonenumbers.number_type(parsed) not in _REACHABLE or len(e164) > 16:
+        raise IdentifierInvalid(Problem(
+            "phone_subscriber", "must be a mobile or fixed-line number of a household",
+            "Nomor HP harus nomor seluler atau telepon rumah"))
+    return e164
+
+
+_REACHABLE = frozenset({phonenumbers.PhoneNumberType.MOBILE,
+                        phonenumbers.PhoneNumberType.FIXED_LINE,
+                        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE})
 
 
 def mask(value: str | None) -> str | None:

@@ -16,8 +16,11 @@ from app.registry.schemas import HouseholdPublic, MemberPublic
 
 def member_public(member: Member, principal: Principal) -> MemberPublic:
     data = member.model_dump()
+    data["birth_year"] = member.birth_date.year if member.birth_date else None
     if not principal.full_identifiers:
+        # NIK digits 7-12 ARE the birth date: with the full date beside it the mask is void
         data["nik"] = mask(member.nik)
+        data["birth_date"] = None
     data["created_at"] = as_utc(member.created_at)
     data["updated_at"] = as_utc(member.updated_at)
     return MemberPublic.model_validate(data)
@@ -49,9 +52,6 @@ def households_public(session: Session, households: Sequence[Household],
 
 def one_household(session: Session, household: Household, principal: Principal) -> HouseholdPublic:
     return households_public(session, [household], principal)[0]
-
-
-__all__ = ["household_public", "households_public", "member_public", "one_household"]
 
 
 _IDENTIFIER_FIELDS = frozenset({"nik", "kk_number", "phone"})

@@ -44,9 +44,10 @@ def _active_member() -> ColumnElement[bool]:
 
 
 def get_household(session: Session, household_id: uuid.UUID, scope: Scope, *,
-                  for_update: bool = False) -> Household | None:
-    stmt = select(Household).where(Household.id == household_id, _active_household(),
-                                   _in_scope(scope))
+                  for_update: bool = False, include_deleted: bool = False) -> Household | None:
+    stmt = select(Household).where(Household.id == household_id, _in_scope(scope))
+    if not include_deleted:
+        stmt = stmt.where(_active_household())
     if for_update:
         stmt = stmt.with_for_update()
     return session.exec(stmt).first()
@@ -58,18 +59,18 @@ def household_exists(session: Session, household_id: uuid.UUID) -> bool:
     return session.exec(stmt).first() is not None
 
 
-def id_taken(session: Session, model: type[Household] | type[Member], entity_id: uuid.UUID) -> bool:
-    return session.get(model, entity_id) is not None
-
-
-def get_member(session: Session, member_id: uuid.UUID, scope: Scope, *,
-               for_update: bool = False) -> tuple[Member, Household] | None:
+def get_member(session: Session, member_id: uuid.UUID, scope: Scope
+               ) -> tuple[Member, Household] | None:
     stmt = (select(Member, Household).join(Household, col(Member.household_id) == Household.id)
             .where(Member.id == member_id, _active_member(), _active_household(), _in_scope(scope)))
-    if for_update:
-        stmt = stmt.with_for_update()
     row = session.exec(stmt).first()
     return (row[0], row[1]) if row else None
+
+
+def lock_member(session: Session, member_id: uuid.UUID) -> Member | None:
+    """Row-lock an active member (call after locking its household: see service)."""
+    stmt = select(Member).where(Member.id == member_id, _active_member()).with_for_update()
+    return session.exec(stmt.execution_options(populate_existing=True)).first()
 
 
 def member_exists(session: Session, member_id: uuid.UUID) -> bool:
@@ -90,11 +91,6 @@ def members_of(session: Session, household_ids: Sequence[uuid.UUID]) -> dict[uui
 
 def active_member_holding_nik(session: Session, nik: str) -> Member | None:
     stmt = select(Member).where(Member.nik == nik, _active_member())
-    return session.exec(stmt).first()
-
-
-def active_household_with_kk(session: Session, kk_number: str) -> Household | None:
-    stmt = select(Household).where(Household.kk_number == kk_number, _active_household())
     return session.exec(stmt).first()
 
 
@@ -141,6 +137,16 @@ def iter_member_names(session: Session, scope: Scope, *, chunk: int = 5000
             .execution_options(yield_per=chunk))
     for row in session.exec(stmt):
         yield row[0], row[1], row[2]
+
+
+def households_by_kk(session: Session, kk: str, scope: Scope, *, limit: int = 10
+                      ) -> list[Household]:
+    """Households whose current OR any former KK number is ``kk``."""
+    historical = select(KkHistory.household_id).where(KkHistory.kk_number == kk)
+    stmt = select(Household).where(
+        or_(col(Household.kk_number) == kk, col(Household.id).in_(historical)),
+        _active_household(), _in_scope(scope)).limit(limit)
+    return list(session.exec(stmt).all())
 
 
 def households_by_ids(session: Session, ids: Sequence[uuid.UUID], scope: Scope) -> list[Household]:

@@ -63,5 +63,5 @@ def member_warnings(state: Mapping[str, Any], *, prefix: str = "") -> list[Field
     if info.in_ternate:
         return []
     return [FieldProblem(field=f"{prefix}nik", rule="region_not_ternate",
-                         message=f"NIK was first issued outside Kota Ternate (region {info.region}); "
-                                 "valid, but check the person has moved here")]
+                         message="NIK was first issued outside Kota Ternate; valid, but check "
+                                 "the person has moved here")]

@@ -3,11 +3,22 @@
 
 from __future__ import annotations
 
+import re
+import types
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from app.errors import FieldProblem
@@ -72,18 +83,34 @@ KkNumber = Annotated[str, AfterValidator(_wrap(identifiers.parse_kk))]
 Phone = Annotated[str, Field(max_length=32), AfterValidator(_wrap(identifiers.normalise_phone))]
 SBool = Annotated[bool, Strict()]
 Count = Annotated[int, Strict(), Field(ge=0, le=100_000)]
-RtRw = Annotated[str, Field(pattern=r"^\d{1,3}$", description="1-3 digits")]
+RtRw = Annotated[str, Field(pattern=r"^[0-9]{1,3}$", description="1-3 digits, stored as 3 (002)"),
+                 AfterValidator(lambda v: v.zfill(3))]
 PastDate = Annotated[date, AfterValidator(_not_future)]
 PowerVa = Annotated[int, Strict(), AfterValidator(_power_va)]
 Name = Annotated[str, Field(min_length=1, max_length=120, pattern=r"\S")]
 
-_FORBID = ConfigDict(extra="forbid")
+MAX_MEMBERS = 30
 
 
-class HouseholdData(BaseModel):
+class InputModel(BaseModel):
+    """Base of every request body: unknown fields are errors, text has no control characters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        if isinstance(value, str) and _CONTROL.search(value):
+            raise PydanticCustomError("no_control_characters",
+                                      "text may not contain NUL or other control characters")
+        return value
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class HouseholdData(InputModel):
     """Housing, asset, livestock and programme answers of the field-visit form."""
-
-    model_config = _FORBID
 
     address: str | None = Field(default=None, max_length=200)
     rt: RtRw | None = None
@@ -139,9 +166,7 @@ class HouseholdData(BaseModel):
     receives_local_aid: SBool | None = None
 
 
-class MemberData(BaseModel):
-    model_config = _FORBID
-
+class MemberData(InputModel):
     nik: Nik | None = None
     birth_place: str | None = Field(default=None, max_length=80)
     birth_date: PastDate | None = None
@@ -181,7 +206,7 @@ class HouseholdCreate(HouseholdData):
     kk_number: KkNumber | None = None
     verification_status: VerificationStatus | None = Field(
         default=None, description="defaults to field_verified for enumerators, else self_reported")
-    members: list[MemberCreate] = Field(min_length=1, max_length=30)
+    members: list[MemberCreate] = Field(min_length=1, max_length=MAX_MEMBERS)
 
     @model_validator(mode="after")
     def _distinct_members(self) -> HouseholdCreate:
@@ -203,28 +228,49 @@ class HouseholdUpdate(HouseholdData):
     verification_status: VerificationStatus | None = None
 
 
-class MemberPublic(MemberData):
-    model_config = ConfigDict(extra="ignore")
+def _unconstrained(annotation: Any) -> Any:
+    """The type without its input rules (validators, ranges, strictness); enums are kept."""
+    if get_origin(annotation) is Annotated:
+        return _unconstrained(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, types.UnionType):
+        return Union[tuple(_unconstrained(a) for a in get_args(annotation))]  # noqa: UP007
+    return annotation
 
+
+def _output_fields(model: type[BaseModel], *, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+    return {name: (_unconstrained(f.annotation), None) for name, f in model.model_fields.items()
+            if name not in skip}
+
+
+# Output models are built from the input models minus their rules: a row stored before a
+# rule existed (an import, an older code list) must still be readable and exportable.
+_MemberDataOut: type[BaseModel] = create_model(
+    "MemberDataOut", **_output_fields(MemberData, skip=frozenset({"nik", "birth_date"})))
+_HouseholdDataOut: type[BaseModel] = create_model(
+    "HouseholdDataOut", **_output_fields(HouseholdData, skip=frozenset({"phone"})))
+
+
+class MemberPublic(_MemberDataOut):
     id: uuid.UUID
-    nik: str | None = None  # plain str: masked for some roles, so no NIK validator
+    nik: str | None = Field(default=None, description="masked (8271********0001) for some roles")
     full_name: str
     sex: Sex
     relation: Relation
+    birth_date: date | None = Field(
+        default=None, description="withheld for roles that see NIKs masked (it would unmask them)")
+    birth_year: int | None = None
     alive: bool
     version: int
     created_at: datetime
     updated_at: datetime
 
 
-class HouseholdPublic(HouseholdData):
-    model_config = ConfigDict(extra="ignore")
-
+class HouseholdPublic(_HouseholdDataOut):
     id: uuid.UUID
     kelurahan_code: str
     kecamatan_code: str
     kk_number: str | None = None
-    phone: str | None = None  # plain str: may be masked
+    phone: str | None = None
     source: SourceChannel
     verification_status: VerificationStatus
     version: int

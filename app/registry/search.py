@@ -14,12 +14,11 @@ import uuid
 from collections.abc import Iterator
 
 from rapidfuzz import fuzz, process, utils
-from sqlalchemy import or_
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from app.auth.permissions import Principal
 from app.registry import repository
-from app.registry.models import Household, KkHistory
+from app.registry.models import Household
 from app.registry.names import normalise_name
 
 NAME_SCORE_CUTOFF = 75.0
@@ -33,13 +32,7 @@ def by_nik(session: Session, nik: str, principal: Principal) -> list[Household]:
 
 
 def by_kk(session: Session, kk: str, principal: Principal) -> list[Household]:
-    historical = select(KkHistory.household_id).where(KkHistory.kk_number == kk)
-    stmt = select(Household).where(
-        or_(col(Household.kk_number) == kk, col(Household.id).in_(historical)),
-        col(Household.deleted_at).is_(None))
-    if principal.kelurahan_scope is not None:
-        stmt = stmt.where(col(Household.kelurahan_code).in_(sorted(principal.kelurahan_scope)))
-    return list(session.exec(stmt.limit(10)).all())
+    return repository.households_by_kk(session, kk, principal.kelurahan_scope)
 
 
 def _chunks(rows: Iterator[tuple[uuid.UUID, uuid.UUID, str]]

@@ -9,6 +9,7 @@ error that names the field.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -27,13 +28,19 @@ from app.errors import (
     Conflict,
     DuplicateIdentity,
     FieldProblem,
+    Forbidden,
     InvalidData,
     NotFound,
     OutOfArea,
     VersionMismatch,
 )
 from app.registry import repository, rules
-from app.registry.codes import VERIFICATION_TRANSITIONS, SourceChannel, VerificationStatus
+from app.registry.codes import (
+    STATUSES_SETTABLE,
+    VERIFICATION_TRANSITIONS,
+    SourceChannel,
+    VerificationStatus,
+)
 from app.registry.identifiers import IdentifierInvalid, parse_kk, parse_nik
 from app.registry.models import (
     HOUSEHOLD_SYSTEM_FIELDS,
@@ -43,6 +50,7 @@ from app.registry.models import (
     Member,
 )
 from app.registry.schemas import (
+    MAX_MEMBERS,
     HouseholdCreate,
     HouseholdUpdate,
     MemberCreate,
@@ -50,6 +58,7 @@ from app.registry.schemas import (
 )
 from app.wilayah import repository as wilayah_repo
 
+log = logging.getLogger("sigap.registry")
 _SOURCES = frozenset(c.value for c in SourceChannel)
 
 
@@ -83,12 +92,21 @@ def _load_household(session: Session, household_id: uuid.UUID, principal: Princi
 
 def _load_member(session: Session, member_id: uuid.UUID, principal: Principal
                  ) -> tuple[Member, Household]:
-    found = repository.get_member(session, member_id, principal.kelurahan_scope, for_update=True)
-    if found is not None:
-        return found
-    if repository.member_exists(session, member_id):
-        raise OutOfArea("this member's household is outside your assigned area")
-    raise NotFound(f"member {member_id} not found")
+    """The member and its household, both row-locked, the household FIRST.
+
+    Every write path locks in the order household -> member (head transfer and household
+    delete lock the household, then touch members), so concurrent writers cannot deadlock.
+    """
+    found = repository.get_member(session, member_id, principal.kelurahan_scope)
+    if found is None:
+        if repository.member_exists(session, member_id):
+            raise OutOfArea("this member's household is outside your assigned area")
+        raise NotFound(f"member {member_id} not found")
+    household = _load_household(session, found[1].id, principal, for_update=True)
+    member = repository.lock_member(session, member_id)
+    if member is None:  # deleted between the two statements
+        raise NotFound(f"member {member_id} not found")
+    return member, household
 
 
 def load_household(*, session: Session, household_id: uuid.UUID, principal: Principal) -> Household:
@@ -108,56 +126,80 @@ def _raise_if(problems: list[FieldProblem]) -> None:
         raise InvalidData(problems)
 
 
-def _identity_error(session: Session, exc: IntegrityError, members: Iterable[tuple[str, Member]],
+NikClaim = tuple[str, str | None, uuid.UUID]  # (field, NIK, member id), captured before writing
+
+
+def _violated(exc: IntegrityError) -> str:
+    """The violated constraint: PostgreSQL names it; SQLite names the columns."""
+    diag = getattr(exc.orig, "diag", None)
+    return getattr(diag, "constraint_name", None) or str(exc.orig)
+
+
+_NIK_INDEX = ("uq_member_active_nik", "member.nik")
+_KK_INDEX = ("uq_household_active_kk", "household.kk_number")
+_HEAD_INDEX = ("uq_member_one_head", "member.household_id")
+_PRIMARY_KEYS = ("pk_household", "pk_member", "household.id", "member.id")
+
+
+def _identity_error(session: Session, exc: IntegrityError, claims: Iterable[NikClaim],
                     principal: Principal) -> AppError:
     """Name the field behind a unique-index violation (its savepoint is already rolled back)."""
-    text = str(exc.orig)
-    if "uq_member_active_nik" in text or "member.nik" in text:
-        for field, member in members:
-            holder = repository.active_member_holding_nik(session, member.nik) if member.nik else None
-            if holder is not None and holder.id != member.id:
+    violated = _violated(exc)
+    if any(name in violated for name in _NIK_INDEX):
+        for field, nik, member_id in claims:
+            holder = repository.active_member_holding_nik(session, nik) if nik else None
+            if holder is not None and holder.id != member_id:
                 where = (f"household {holder.household_id}"
                          if repository.get_household(session, holder.household_id,
                                                      principal.kelurahan_scope) else
                          "a household outside your area")
                 return DuplicateIdentity(
                     f"{field}: this NIK already belongs to an active member of {where}; a person "
-                    "is in one household only. Record the move or resolve it in reconciliation",
+                    "is in one household only. The second claim is a case for reconciliation",
                     detail=[FieldProblem(field=field, rule="nik_one_active_household",
                                          message="NIK already registered in another household")])
-    if "uq_household_active_kk" in text or "household.kk_number" in text:
+    if any(name in violated for name in _KK_INDEX):
         return DuplicateIdentity(
             "kk_number: another active household already carries this KK number",
             detail=[FieldProblem(field="kk_number", rule="kk_one_active_household",
                                  message="KK number already registered to another household")])
-    if "uq_member_one_head" in text:
+    if any(name in violated for name in _HEAD_INDEX):
         return InvalidData.one("members", "one_head", "a household has exactly one head")
-    if "pk_household" in text or "pk_member" in text or ".id" in text:
+    if any(name in violated for name in _PRIMARY_KEYS):
         return Conflict("a record with this id already exists", detail=[FieldProblem(
             field="id", rule="id_unique", message="id already used by another record")])
+    log.warning("unmapped integrity error on %s", violated.split("\n")[0])
     return Conflict("the change conflicts with existing data")
 
 
 @contextmanager
-def _identity_guard(session: Session, *, members: Iterable[tuple[str, Member]],
+def _identity_guard(session: Session, *, claims: Iterable[NikClaim],
                     principal: Principal) -> Iterator[None]:
     """Run the writes of the block in a savepoint and flush them there.
 
     A unique-index violation rolls back only this savepoint, so the transaction stays usable
     to find out who holds the NIK, and the caller gets an error naming the field.  (The
-    savepoint must open BEFORE the objects are added: opening one autoflushes.)
+    savepoint must open BEFORE the objects are added: opening one autoflushes.  The claims
+    are plain values because the rollback expires the ORM objects.)
     """
+    claims = list(claims)
     nested = session.begin_nested()
     try:
         yield
         session.flush()
     except IntegrityError as exc:
         nested.rollback()
-        raise _identity_error(session, exc, members, principal) from None
+        raise _identity_error(session, exc, claims, principal) from None
     except BaseException:
         nested.rollback()
         raise
     nested.commit()
+
+
+def _check_status_allowed(status: str, principal: Principal) -> None:
+    if status not in STATUSES_SETTABLE[principal.role]:
+        raise Forbidden(f"role {principal.role.value} may not set verification_status {status}"
+                        " (Dukcapil matching is recorded by an admin or the matching import)")
 
 
 def _check_transition(old: str, new: str) -> None:
@@ -184,16 +226,19 @@ def create_household(*, session: Session, data: HouseholdCreate, actor: ActorRef
     source = actor.channel if actor.channel in _SOURCES else SourceChannel.api.value
     default_status = (VerificationStatus.field_verified if source == SourceChannel.enumerator
                       else VerificationStatus.self_reported)
+    if data.verification_status is not None:
+        _check_status_allowed(data.verification_status.value, principal)
     values = {k: _plain(v) for k, v in data.model_dump(exclude={"members", "id"}).items()}
     values.update(kelurahan_code=kelurahan, source=source,
                   verification_status=_plain(data.verification_status or default_status),
                   address=values.get("address") or "")
     household = Household(id=data.id or uuid.uuid4(), created_by=actor.user_id,
                           updated_by=actor.user_id, **values)
-    members = [(f"members[{i}].nik", _new_member(household.id, m)) for i, m in enumerate(data.members)]
-    with _identity_guard(session, members=members, principal=principal):
+    members = [_new_member(household.id, m) for m in data.members]
+    claims = [(f"members[{i}].nik", m.nik, m.id) for i, m in enumerate(members)]
+    with _identity_guard(session, claims=claims, principal=principal):
         session.add(household)
-        session.add_all(m for _, m in members)
+        session.add_all(members)
         if household.kk_number:
             session.add(KkHistory(household_id=household.id, kk_number=household.kk_number,
                                   reason="registered", recorded_by=actor.user_id))
@@ -201,7 +246,7 @@ def create_household(*, session: Session, data: HouseholdCreate, actor: ActorRef
     record(session, actor=actor, action="create", entity_type="household",
            entity_id=str(household.id), household_id=household.id,
            changes=diff({}, _state(household, HOUSEHOLD_SYSTEM_FIELDS)))
-    for _, member in members:
+    for member in members:
         record(session, actor=actor, action="create", entity_type="member",
                entity_id=str(member.id), household_id=household.id,
                changes=diff({}, _state(member, MEMBER_SYSTEM_FIELDS)))
@@ -230,13 +275,17 @@ def update_household(*, session: Session, household_id: uuid.UUID, data: Househo
     if "verification_status" in changes:
         if changes["verification_status"] is None:
             raise InvalidData.one("verification_status", "required", "cannot be empty")
+        _check_status_allowed(changes["verification_status"], principal)
         _check_transition(household.verification_status, changes["verification_status"])
+    if data.kk_change_reason is not None and "kk_number" not in changes:
+        raise InvalidData.one("kk_change_reason", "needs_kk_number",
+                              "kk_change_reason is only accepted together with a new kk_number")
     if "address" in changes and changes["address"] is None:
         changes["address"] = ""
     after = {**before, **changes}
     if after == before:
         return household
-    with _identity_guard(session, members=[], principal=principal):
+    with _identity_guard(session, claims=[], principal=principal):
         if after.get("kk_number") != before.get("kk_number"):
             _record_kk_change(session, household, after.get("kk_number"), data.kk_change_reason,
                               actor)
@@ -270,6 +319,9 @@ def delete_household(*, session: Session, household_id: uuid.UUID, version: int 
         member.deleted_at = now
         _touch(member, actor)
         session.add(member)
+        record(session, actor=actor, action="delete", entity_type="member",
+               entity_id=str(member.id), household_id=household.id,
+               changes={"deleted_at": [None, now.isoformat()]})
     household.deleted_at = now
     _touch(household, actor)
     session.add(household)
@@ -296,11 +348,14 @@ def add_member(*, session: Session, household_id: uuid.UUID, data: MemberCreate,
                actor: ActorRef, principal: Principal) -> Member:
     household = _load_household(session, household_id, principal, for_update=True)
     member = _new_member(household.id, data)
+    after = _members_after(session, household, member)
     problems = rules.member_problems(member.model_dump())
-    problems += rules.head_problems([m.relation for m in _members_after(session, household, member)],
-                                    field="relation")
+    problems += rules.head_problems([m.relation for m in after], field="relation")
+    if len(after) > MAX_MEMBERS:
+        problems.append(FieldProblem(field="members", rule="too_long",
+                                     message=f"a household has at most {MAX_MEMBERS} members"))
     _raise_if(problems)
-    with _identity_guard(session, members=[("nik", member)], principal=principal):
+    with _identity_guard(session, claims=[("nik", member.nik, member.id)], principal=principal):
         session.add(member)
         household.updated_at = utcnow()
         session.add(household)
@@ -326,7 +381,7 @@ def update_member(*, session: Session, member_id: uuid.UUID, data: MemberUpdate,
     _raise_if(problems)
     if after == before:
         return member
-    with _identity_guard(session, members=[("nik", member)], principal=principal):
+    with _identity_guard(session, claims=[("nik", after["nik"], member.id)], principal=principal):
         for key, value in changes.items():
             setattr(member, key, value)
         _touch(member, actor)
@@ -368,7 +423,9 @@ def transfer_head(*, session: Session, household_id: uuid.UUID, new_head_id: uui
     if previous_head_relation == "head":
         raise InvalidData.one("previous_head_relation", "one_head",
                               "the previous head needs a relation other than head")
-    old_head = next(m for m in members.values() if m.relation == "head")
+    old_head = next((m for m in members.values() if m.relation == "head"), None)
+    if old_head is None:  # only reachable through data damaged outside the API
+        raise Conflict("this household has no head to hand over from")
     for member, relation in ((old_head, previous_head_relation), (new_head, "head")):
         before = member.relation
         member.relation = relation
@@ -387,7 +444,9 @@ def transfer_head(*, session: Session, household_id: uuid.UUID, new_head_id: uui
 
 def household_history(*, session: Session, household_id: uuid.UUID, principal: Principal
                       ) -> tuple[list[AuditEntry], list[KkHistory]]:
-    _load_household(session, household_id, principal)  # 403 outside the area, 404 if absent
+    if repository.get_household(session, household_id, principal.kelurahan_scope,
+                                include_deleted=True) is None:
+        _load_household(session, household_id, principal)  # raises 403 or 404
     return (repository.audit_of_household(session, household_id),
             repository.kk_history(session, household_id))
 

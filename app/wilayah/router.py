@@ -5,7 +5,7 @@ from pydantic import BaseModel
 
 from app.auth.dependencies import PrincipalDep
 from app.db import SessionDep
-from app.errors import NotAuthenticated, NotFound, error_responses
+from app.errors import InvalidData, NotAuthenticated, error_responses
 from app.wilayah import repository
 
 router = APIRouter(prefix="/wilayah", tags=["wilayah"])
@@ -33,7 +33,7 @@ def list_kecamatan(session: SessionDep, _p: PrincipalDep) -> list[KecamatanPubli
 
 
 @router.get("/kelurahan", response_model=list[KelurahanPublic],
-            responses=error_responses(NotAuthenticated, NotFound))
+            responses=error_responses(NotAuthenticated, InvalidData))
 def list_kelurahan(session: SessionDep, _p: PrincipalDep,
                    kecamatan: str | None = None) -> list[KelurahanPublic]:
     """Kelurahan, optionally of one kecamatan (Kemendagri or BPS code)."""
@@ -41,6 +41,7 @@ def list_kelurahan(session: SessionDep, _p: PrincipalDep,
     if kecamatan is not None:
         code = repository.resolve_kecamatan_code(session, kecamatan)
         if code is None:
-            raise NotFound(f"kecamatan {kecamatan!r} does not exist")
+            raise InvalidData.one("kecamatan", "kecamatan_exists",
+                                  f"kecamatan {kecamatan!r} does not exist")
     return [KelurahanPublic.model_validate(k, from_attributes=True)
             for k in repository.list_kelurahan(session, code)]

@@ -17,7 +17,8 @@ from tests import factories as f
 from tests.conftest import Account
 
 
-def count(db: Session, model: type[Household] | type[Member]) -> int:
+def count(db: Session, model: type[Household] | type[Member] | type[AuditEntry] | type[KkHistory]
+          ) -> int:
     return int(db.exec(select(func.count()).select_from(model)).one())
 
 
@@ -115,14 +116,16 @@ class TestBadInputChangesNothing:
                                           field: str, rule: str) -> None:
         payload = f.household()
         mutate(payload)
-        before = (count(db, Household), count(db, Member))
+        before = (count(db, Household), count(db, Member), count(db, AuditEntry),
+                  count(db, KkHistory))
         r = client.post("/households", json=payload, headers=admin.headers)
         assert r.status_code == 422, r.text
         body = r.json()
         assert body["error"] == "validation_error"
         assert {"field": field, "rule": rule} in [
             {"field": p["field"], "rule": p["rule"]} for p in body["detail"]], body
-        assert (count(db, Household), count(db, Member)) == before
+        assert (count(db, Household), count(db, Member), count(db, AuditEntry),
+                count(db, KkHistory)) == before
 
     def test_malformed_json(self, client: TestClient, admin: Account, db: Session) -> None:
         before = count(db, Household)

@@ -45,9 +45,11 @@ class TestWilayahApi:
         assert {k["name"] for k in kel} >= {"Faudu", "Tomajiko"}
         assert all(k["kecamatan_code"] == "82.71.07" for k in kel)
 
-    def test_unknown_kecamatan_is_404(self, client: TestClient, admin: Account) -> None:
+    def test_unknown_kecamatan_names_the_parameter(self, client: TestClient, admin: Account) -> None:
         r = client.get("/wilayah/kelurahan", params={"kecamatan": "1234567"}, headers=admin.headers)
-        assert r.status_code == 404 and r.json()["error"] == "not_found"
+        assert r.status_code == 422
+        assert r.json()["detail"][0] == {"field": "kecamatan", "rule": "kecamatan_exists",
+                                          "message": "kecamatan '1234567' does not exist"}
 
     def test_needs_login(self, client: TestClient) -> None:
         assert client.get("/wilayah/kecamatan").status_code == 401
