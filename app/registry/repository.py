@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -128,15 +128,24 @@ def list_households(session: Session, *, filters: HouseholdFilter, scope: Scope,
     return list(session.exec(stmt).all())
 
 
-def iter_member_names(session: Session, scope: Scope, *, chunk: int = 5000
-                      ) -> Iterator[tuple[uuid.UUID, uuid.UUID, str]]:
-    """(member id, household id, full name) of every active member in scope, streamed."""
-    stmt = (select(Member.id, Member.household_id, Member.full_name)
+def distinct_member_names(session: Session, scope: Scope) -> list[str]:
+    """Every distinct full name of an active member in scope (names repeat a lot)."""
+    stmt = (select(Member.full_name).distinct()
             .join(Household, col(Member.household_id) == Household.id)
-            .where(_active_member(), _active_household(), _in_scope(scope))
-            .execution_options(yield_per=chunk))
-    for row in session.exec(stmt):
-        yield row[0], row[1], row[2]
+            .where(_active_member(), _active_household(), _in_scope(scope)))
+    return list(session.execute(stmt).scalars().all())
+
+
+def households_with_member_names(session: Session, names: Sequence[str], scope: Scope
+                                 ) -> list[tuple[uuid.UUID, str]]:
+    """(household id, member name) of active members in scope carrying one of ``names``."""
+    if not names:
+        return []
+    stmt = (select(Member.household_id, Member.full_name)
+            .join(Household, col(Member.household_id) == Household.id)
+            .where(col(Member.full_name).in_(names), _active_member(), _active_household(),
+                   _in_scope(scope)))
+    return [(row[0], row[1]) for row in session.execute(stmt).all()]
 
 
 def households_by_kk(session: Session, kk: str, scope: Scope, *, limit: int = 10
