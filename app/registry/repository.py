@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, or_, true
+from sqlalchemy import ColumnElement, exists, or_, true, tuple_
 from sqlmodel import Session, col, select
 
 from app.audit.models import AuditEntry
@@ -120,10 +120,8 @@ def list_households(session: Session, *, filters: HouseholdFilter, scope: Scope,
     """Keyset page ordered by (created_at, id): stable under concurrent inserts and edits."""
     stmt = select(Household).where(_active_household(), _in_scope(scope), *_filters(filters))
     if after is not None:
-        created, last_id = after
-        stmt = stmt.where(or_(col(Household.created_at) > created,
-                              and_(col(Household.created_at) == created,
-                                   col(Household.id) > last_id)))
+        # a row-value comparison: both engines turn it into one index range seek
+        stmt = stmt.where(tuple_(col(Household.created_at), col(Household.id)) > tuple_(*after))
     stmt = stmt.order_by(col(Household.created_at), col(Household.id)).limit(limit)
     return list(session.exec(stmt).all())
 
