@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
+from app.audit import service as audit
 from app.audit.models import AuditEntry
 from app.audit.service import ActorRef, diff, record
 from app.auth.permissions import Principal
@@ -243,13 +244,13 @@ def create_household(*, session: Session, data: HouseholdCreate, actor: ActorRef
             session.add(KkHistory(household_id=household.id, kk_number=household.kk_number,
                                   reason="registered", recorded_by=actor.user_id))
 
-    record(session, actor=actor, action="create", entity_type="household",
-           entity_id=str(household.id), household_id=household.id,
-           changes=diff({}, _state(household, HOUSEHOLD_SYSTEM_FIELDS)))
-    for member in members:
-        record(session, actor=actor, action="create", entity_type="member",
-               entity_id=str(member.id), household_id=household.id,
-               changes=diff({}, _state(member, MEMBER_SYSTEM_FIELDS)))
+    audit.write(session, [
+        audit.entry(actor=actor, action="create", entity_type="household",
+                    entity_id=str(household.id), household_id=household.id,
+                    changes=diff({}, _state(household, HOUSEHOLD_SYSTEM_FIELDS))),
+        *(audit.entry(actor=actor, action="create", entity_type="member",
+                      entity_id=str(m.id), household_id=household.id,
+                      changes=diff({}, _state(m, MEMBER_SYSTEM_FIELDS))) for m in members)])
     return household
 
 
@@ -315,13 +316,14 @@ def delete_household(*, session: Session, household_id: uuid.UUID, version: int 
     if version is not None:
         _check_version("household", household.version, version)
     now = utcnow()
+    entries = []
     for member in repository.members_of(session, [household.id]).get(household.id, []):
         member.deleted_at = now
         _touch(member, actor)
         session.add(member)
-        record(session, actor=actor, action="delete", entity_type="member",
-               entity_id=str(member.id), household_id=household.id,
-               changes={"deleted_at": [None, now.isoformat()]})
+        entries.append(audit.entry(actor=actor, action="delete", entity_type="member",
+                                   entity_id=str(member.id), household_id=household.id,
+                                   changes={"deleted_at": [None, now.isoformat()]}))
     household.deleted_at = now
     _touch(household, actor)
     session.add(household)
@@ -330,9 +332,10 @@ def delete_household(*, session: Session, household_id: uuid.UUID, version: int 
         current.valid_until = now
         session.add(current)
     session.flush()
-    record(session, actor=actor, action="delete", entity_type="household",
-           entity_id=str(household.id), household_id=household.id,
-           changes={"deleted_at": [None, now.isoformat()]})
+    entries.append(audit.entry(actor=actor, action="delete", entity_type="household",
+                               entity_id=str(household.id), household_id=household.id,
+                               changes={"deleted_at": [None, now.isoformat()]}))
+    audit.write(session, entries)
 
 
 def _members_after(session: Session, household: Household, changed: Member | None = None,

@@ -36,12 +36,20 @@ def resolve_kelurahan_code(session: Session, code: str) -> str | None:
     The form matters: 16 of Ternate's plain Kemendagri codes are also someone else's BPS
     code (8271011003 is Kastela by Kemendagri but Tafaga by BPS).
     """
+    kemendagri, bps = _kelurahan_lookup(session)
     code = code.strip()
-    if code.isdigit():
-        stmt = select(Kelurahan.code).where(Kelurahan.bps_code == code)
-    else:
-        stmt = select(Kelurahan.code).where(Kelurahan.code == code)
-    return session.exec(stmt).first()
+    return bps.get(code) if code.isdigit() else kemendagri.get(code)
+
+
+def _kelurahan_lookup(session: Session) -> tuple[dict[str, str], dict[str, str]]:
+    """Both code maps, read once per session (78 rows of reference data; a bulk import
+    resolves a code per record)."""
+    cached = session.info.get("kelurahan_lookup")
+    if cached is None:
+        rows = session.exec(select(Kelurahan.code, Kelurahan.bps_code)).all()
+        cached = ({c: c for c, _ in rows}, {b: c for c, b in rows if b})
+        session.info["kelurahan_lookup"] = cached
+    return cached
 
 
 def resolve_kecamatan_code(session: Session, code: str) -> str | None:
