@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,17 +91,26 @@ def db_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@contextmanager
+def reference_database(kind: str, tmp_dir: Path, **engine_args: object) -> Iterator[Engine]:
+    """A fresh database migrated to head with Ternate's wilayah; dropped afterwards."""
+    url, drop = new_database(kind, tmp_dir)
+    migrate.upgrade(url)
+    eng = build_engine(url, **engine_args)  # type: ignore[arg-type]
+    try:
+        with Session(eng) as session:
+            load_wilayah(session, WILAYAH_CSV)
+            session.commit()
+        yield eng
+    finally:
+        eng.dispose()
+        drop()
+
+
 @pytest.fixture(scope="session")
 def engine(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    url, drop = new_database(db_kind, tmp_path_factory.mktemp(db_kind))
-    migrate.upgrade(url)
-    eng = build_engine(url)
-    with Session(eng) as session:
-        load_wilayah(session, WILAYAH_CSV)
-        session.commit()
-    yield eng
-    eng.dispose()
-    drop()
+    with reference_database(db_kind, tmp_path_factory.mktemp(db_kind)) as eng:
+        yield eng
 
 
 @pytest.fixture

@@ -14,15 +14,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event
 from sqlmodel import Session, func, select
 
-from app import migrate
 from app.auth.models import Role
 from app.db import build_engine
 from app.main import create_app
 from app.pagination import encode_cursor
 from app.registry.models import Household
-from app.seeding import load_wilayah
 from tests import factories as f
-from tests.conftest import WILAYAH_CSV, Account, new_database, settings_for
+from tests.conftest import Account, reference_database, settings_for
 
 
 def create(client: TestClient, account: Account, payload: dict[str, Any]) -> dict[str, Any]:
@@ -188,15 +186,8 @@ class TestExport:
 
 @pytest.fixture
 def fresh_engine(db_kind: str, tmp_path: Path) -> Iterator[Engine]:
-    url, drop = new_database(db_kind, tmp_path)
-    migrate.upgrade(url)
-    engine = build_engine(url)
-    with Session(engine) as s:
-        load_wilayah(s, WILAYAH_CSV)
-        s.commit()
-    yield engine
-    engine.dispose()
-    drop()
+    with reference_database(db_kind, tmp_path) as engine:
+        yield engine
 
 
 class TestAcknowledgedMeansCommitted:

@@ -13,32 +13,25 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from app import migrate
 from app.auth.models import User
 from app.auth.security import create_access_token
-from app.db import build_engine
 from app.main import create_app
 from app.registry.models import Member
-from app.seeding import load_wilayah
 from tests import factories as f
-from tests.conftest import WILAYAH_CSV, new_database, password_hash, settings_for
+from tests.conftest import password_hash, reference_database, settings_for
 
 
 @pytest.fixture
 def live(db_kind: str, tmp_path: Path) -> Iterator[tuple[object, dict[str, str], Engine]]:
-    url, drop = new_database(db_kind, tmp_path)
-    migrate.upgrade(url)
-    engine = build_engine(url, pool_size=10) if db_kind == "postgresql" else build_engine(url)
-    with Session(engine) as s:
-        load_wilayah(s, WILAYAH_CSV)
-        user = User(username="root", password_hash=password_hash(), role="admin")
-        s.add(user)
-        s.commit()
-        settings = settings_for(url)
-        token, _ = create_access_token(settings=settings, user_id=user.id or 0, role="admin")
-    yield create_app(settings, engine=engine), {"Authorization": f"Bearer {token}"}, engine
-    engine.dispose()
-    drop()
+    pool: dict[str, object] = {"pool_size": 10} if db_kind == "postgresql" else {}
+    with reference_database(db_kind, tmp_path, **pool) as engine:
+        settings = settings_for(engine.url.render_as_string(hide_password=False))
+        with Session(engine) as s:
+            user = User(username="root", password_hash=password_hash(), role="admin")
+            s.add(user)
+            s.commit()
+            token, _ = create_access_token(settings=settings, user_id=user.id or 0, role="admin")
+        yield create_app(settings, engine=engine), {"Authorization": f"Bearer {token}"}, engine
 
 
 def test_member_edits_and_head_transfers_do_not_deadlock(
