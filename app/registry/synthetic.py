@@ -108,7 +108,7 @@ class SyntheticRegistry:
             members.append(self._person(sex="female", relation="spouse",
                                         birth=self._birth(20, 75), family=family,
                                         home_region=region))
-        for _ in range(rng.choice([0, 1, 1, 2, 2, 2, 3, 3, 4])):
+        for _ in range(rng.choice([0, 1, 1, 2, 2, 2, 3, 3, 4, 4])):  # ~4 members a family
             members.append(self._person(sex=rng.choice(["male", "female"]), relation="child",
                                         birth=self._birth(0, 25), family=family,
                                         home_region=region))
