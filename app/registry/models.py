@@ -25,12 +25,18 @@ class Household(SQLModel, table=True):
         Index("uq_household_active_kk", "kk_number", unique=True,
               sqlite_where=text("deleted_at IS NULL AND kk_number IS NOT NULL"),
               postgresql_where=text("deleted_at IS NULL AND kk_number IS NOT NULL")),
+        # keyset order (created_at, id), alone and behind each equality filter of the list
+        # API: low-cardinality single-column indexes made the planner sort instead (29 ms ->
+        # 1.6 ms per page on 50,000 families, SQLite)
         Index("ix_household_list", "created_at", "id"),
+        Index("ix_household_kelurahan_list", "kelurahan_code", "created_at", "id"),
+        Index("ix_household_source_list", "source", "created_at", "id"),
+        Index("ix_household_status_list", "verification_status", "created_at", "id"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     kk_number: str | None = Field(default=None, max_length=16)
-    kelurahan_code: str = Field(foreign_key="kelurahan.code", index=True, max_length=13)
+    kelurahan_code: str = Field(foreign_key="kelurahan.code", max_length=13)
     address: str = Field(default="", max_length=200)
     rt: str | None = Field(default=None, max_length=3)
     rw: str | None = Field(default=None, max_length=3)
@@ -88,8 +94,8 @@ class Household(SQLModel, table=True):
     receives_lpg_subsidy: bool | None = None
     receives_local_aid: bool | None = None
     # provenance and lifecycle
-    source: str = Field(max_length=16, index=True)
-    verification_status: str = Field(max_length=20, index=True)
+    source: str = Field(max_length=16)
+    verification_status: str = Field(max_length=20)
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=_TS, index=True)
