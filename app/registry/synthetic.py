@@ -46,10 +46,11 @@ class SyntheticRegistry:
             self.kelurahan_codes = load_kelurahan_codes()
 
     def _serial(self, key: str) -> str:
-        n = self._serials.get(key, 0) + 1
+        # each seed starts its serials elsewhere, so two seeded batches in one database do
+        # not hand out the same NIK or KK (up to ~50 people per region and birth date)
+        # (wraps after 9999; a clash would then be refused by the registry's unique indexes)
+        n = self._serials.get(key, (self.seed * 53) % 9900) % 9999 + 1
         self._serials[key] = n
-        if n > 9999:
-            raise RuntimeError(f"serial space exhausted for {key}")
         return f"{n:04d}"
 
     def nik(self, region: str, birth: date, sex: str) -> str:
