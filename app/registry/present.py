@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from sqlmodel import Session
 
+from app.audit.models import AuditEntry
 from app.auth.permissions import Principal
 from app.db import as_utc
 from app.registry import repository, rules
 from app.registry.identifiers import mask
-from app.registry.models import Household, Member
-from app.registry.schemas import HouseholdPublic, MemberPublic
+from app.registry.models import Household, KkHistory, Member
+from app.registry.schemas import (
+    HistoryEntry,
+    HouseholdHistory,
+    HouseholdPublic,
+    KkHistoryEntry,
+    MemberPublic,
+)
 
 
 def member_public(member: Member, principal: Principal) -> MemberPublic:
@@ -31,7 +39,7 @@ def household_public(household: Household, members: Sequence[Member],
     data = household.model_dump()
     warnings = []
     for i, m in enumerate(members):
-        warnings += rules.member_warnings(m.model_dump(), prefix=f"members[{i}].")
+        warnings += rules.member_warnings({"nik": m.nik}, prefix=f"members[{i}].")
     if not principal.full_identifiers:
         data["kk_number"] = mask(household.kk_number)
         data["phone"] = mask(household.phone)
@@ -61,9 +69,34 @@ def maybe_mask(value: str | None, principal: Principal) -> str | None:
     return value if principal.full_identifiers else mask(value)
 
 
+def _masked_value(field: str, value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    if field in _IDENTIFIER_FIELDS:
+        return mask(value)
+    if field == "birth_date":
+        return value[:4]  # the year: the full date would unmask the NIK beside it
+    return value
+
+
 def mask_changes(changes: dict[str, list[object]], principal: Principal) -> dict[str, list[object]]:
-    """Audit diffs shown to a role without full identifiers get NIK/KK/phone masked."""
+    """Audit diffs shown to a role without full identifiers: NIK/KK/phone masked, birth
+    dates reduced to the year (as in member_public)."""
     if principal.full_identifiers:
         return changes
-    return {k: [mask(v) if k in _IDENTIFIER_FIELDS and isinstance(v, str) else v for v in pair]
-            for k, pair in changes.items()}
+    return {k: [_masked_value(k, v) for v in pair] for k, pair in changes.items()}
+
+
+def history_public(household_id: uuid.UUID, entries: Sequence[AuditEntry],
+                   kks: Sequence[KkHistory], principal: Principal) -> HouseholdHistory:
+    return HouseholdHistory(
+        household_id=household_id,
+        entries=[HistoryEntry(occurred_at=as_utc(e.occurred_at) or e.occurred_at,
+                              actor=e.actor_name, channel=e.channel, action=e.action,
+                              entity_type=e.entity_type, entity_id=e.entity_id,
+                              changes=mask_changes(e.changes, principal))
+                 for e in entries],
+        kk_numbers=[KkHistoryEntry(
+            kk_number=maybe_mask(k.kk_number, principal) or "",
+            valid_from=as_utc(k.valid_from) or k.valid_from, valid_until=as_utc(k.valid_until),
+            reason=k.reason) for k in kks])

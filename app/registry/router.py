@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.auth.dependencies import actor_from, require
 from app.auth.permissions import Action, Principal
 from app.config import Settings
-from app.db import SessionDep, as_utc
+from app.db import SessionDep
 from app.errors import (
     BadCursor,
     Conflict,
@@ -30,13 +30,11 @@ from app.pagination import decode_cursor, encode_cursor
 from app.registry import export, present, repository, search, service
 from app.registry.codes import Relation, SourceChannel, VerificationStatus
 from app.registry.schemas import (
-    HistoryEntry,
     HouseholdCreate,
     HouseholdHistory,
     HouseholdList,
     HouseholdPublic,
     HouseholdUpdate,
-    KkHistoryEntry,
     MemberCreate,
     MemberPublic,
     MemberUpdate,
@@ -209,18 +207,8 @@ def household_history(household_id: uuid.UUID, session: SessionDep, principal: R
                       ) -> HouseholdHistory:
     """Every change to the household and its members: who, channel, when, before/after."""
     entries, kks = service.household_history(session=session, household_id=household_id,
-                                                principal=principal)
-    return HouseholdHistory(
-        household_id=household_id,
-        entries=[HistoryEntry(occurred_at=as_utc(e.occurred_at) or e.occurred_at,
-                              actor=e.actor_name, channel=e.channel, action=e.action,
-                              entity_type=e.entity_type, entity_id=e.entity_id,
-                              changes=present.mask_changes(e.changes, principal))
-                 for e in entries],
-        kk_numbers=[KkHistoryEntry(
-            kk_number=present.maybe_mask(k.kk_number, principal) or "",
-            valid_from=as_utc(k.valid_from) or k.valid_from, valid_until=as_utc(k.valid_until),
-            reason=k.reason) for k in kks])
+                                             principal=principal)
+    return present.history_public(household_id, entries, kks, principal)
 
 
 @router.post("/households/{household_id}/members", response_model=MemberPublic,

@@ -47,6 +47,19 @@ class TestMaskingCannotBeUndone:
         # the roles that see the NIK anyway keep the full date
         assert body["members"][0]["birth_date"] == "1980-05-17"
 
+    def test_history_does_not_give_the_birth_date_either(
+            self, client: TestClient, admin: Account, make_account: Callable[..., Account]) -> None:
+        body = create(client, admin, f.household())
+        dinsos = make_account(Role.dinsos)
+        r = client.get(f"/households/{body['id']}/history", headers=dinsos.headers)
+        assert r.status_code == 200
+        head_create = next(e for e in r.json()["entries"]
+                           if e["entity_id"] == body["members"][0]["id"])
+        assert head_create["changes"]["birth_date"] == [None, "1980"]
+        assert "1980-05-17" not in r.text and body["members"][0]["nik"] not in r.text
+        full = client.get(f"/households/{body['id']}/history", headers=admin.headers)
+        assert "1980-05-17" in full.text
+
     def test_warning_does_not_reveal_the_region_digits(
             self, client: TestClient, admin: Account, make_account: Callable[..., Account]) -> None:
         head = f.member(nik=f.nik(date(1980, 5, 17), region="737101"))
