@@ -5,7 +5,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from app.auth.models import Role
-from app.registry.schemas import InputModel
+from app.input import InputModel
 
 
 class Token(BaseModel):

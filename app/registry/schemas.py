@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 import types
 import uuid
 from datetime import date, datetime
@@ -12,16 +11,15 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import (
     AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
     Strict,
     create_model,
-    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from app.errors import FieldProblem
+from app.input import InputModel
 from app.registry import identifiers
 from app.registry.codes import (
     POWER_VA_CLASSES,
@@ -90,23 +88,6 @@ PowerVa = Annotated[int, Strict(), AfterValidator(_power_va)]
 Name = Annotated[str, Field(min_length=1, max_length=120, pattern=r"\S")]
 
 MAX_MEMBERS = 30
-
-
-class InputModel(BaseModel):
-    """Base of every request body: unknown fields are errors, text has no control characters."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_control_characters(cls, value: Any) -> Any:
-        if isinstance(value, str) and _CONTROL.search(value):
-            raise PydanticCustomError("no_control_characters",
-                                      "text may not contain NUL or other control characters")
-        return value
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class HouseholdData(InputModel):
