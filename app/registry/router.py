@@ -10,9 +10,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.auth.dependencies import actor_from, require
+from app.auth.dependencies import SettingsDep, actor_from, require
 from app.auth.permissions import Action, Principal
-from app.config import Settings
 from app.db import SessionDep
 from app.errors import (
     BadCursor,
@@ -59,11 +58,6 @@ class HeadTransfer(BaseModel):
     previous_head_relation: Relation = Field(description="the old head's relation from now on")
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 def household_filter(
     session: SessionDep,
     kecamatan: Annotated[str | None, Query(description="Kemendagri (82.71.01) or BPS code")] = None,
@@ -87,12 +81,11 @@ FilterDep = Annotated[repository.HouseholdFilter, Depends(household_filter)]
 @router.get("/households", response_model=HouseholdList,
             responses=error_responses(*_AUTH, InvalidData, BadCursor))
 def list_households(
-    request: Request, session: SessionDep, principal: Reader, filters: FilterDep,
+    settings: SettingsDep, session: SessionDep, principal: Reader, filters: FilterDep,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int | None, Query(ge=1, description="page size (capped by the server)")] = None,
 ) -> HouseholdList:
     """Households in your area, oldest first, with members; filter and page with the cursor."""
-    settings = _settings(request)
     size = min(limit or settings.page_size_default, settings.page_size_max)
     after = None
     if cursor:
@@ -101,9 +94,8 @@ def list_households(
             after = (datetime.fromisoformat(position[0]), uuid.UUID(position[1]))
         except (IndexError, TypeError, ValueError):
             raise BadCursor("cursor position is malformed") from None
-    rows = repository.list_households(session, filters=filters, scope=principal.kelurahan_scope,
-                                      after=after, limit=size + 1)
-    page, more = rows[:size], len(rows) > size
+    page, more = service.list_page(session=session, filters=filters, principal=principal,
+                                   after=after, size=size)
     next_cursor = None
     if more:
         last = page[-1]

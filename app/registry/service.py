@@ -445,6 +445,14 @@ def transfer_head(*, session: Session, household_id: uuid.UUID, new_head_id: uui
     return household
 
 
+def list_page(*, session: Session, filters: repository.HouseholdFilter, principal: Principal,
+              after: tuple[datetime, uuid.UUID] | None, size: int) -> tuple[list[Household], bool]:
+    """One keyset page in the caller's area, and whether another page follows."""
+    rows = repository.list_households(session, filters=filters, scope=principal.kelurahan_scope,
+                                      after=after, limit=size + 1)
+    return rows[:size], len(rows) > size
+
+
 def household_history(*, session: Session, household_id: uuid.UUID, principal: Principal
                       ) -> tuple[list[AuditEntry], list[KkHistory]]:
     if repository.get_household(session, household_id, principal.kelurahan_scope,
