@@ -51,6 +51,14 @@ class TestCreate:
         kk_rows = db.exec(select(KkHistory).where(KkHistory.kk_number == payload["kk_number"])).all()
         assert len(kk_rows) == 1 and kk_rows[0].valid_until is None
 
+    def test_members_come_back_in_the_order_given(self, client: TestClient, admin: Account) -> None:
+        members = [f.member("head")] + [
+            f.member("child", birth=date(2010, 1, d), full_name=f"Anak {d}") for d in range(1, 9)]
+        body = create(client, admin, f.household(members=members))
+        assert [m["full_name"] for m in body["members"]] == [m["full_name"] for m in members]
+        again = client.get(f"/households/{body['id']}", headers=admin.headers).json()
+        assert [m["id"] for m in again["members"]] == [m["id"] for m in body["members"]]
+
     def test_enumerator_registration_is_field_verified(
             self, client: TestClient, enumerator: Account) -> None:
         body = create(client, enumerator, f.household())
