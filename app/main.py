@@ -12,6 +12,7 @@ from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
 from app.db import engine_from_settings, new_session
 from app.errors import install_error_handlers
+from app.ops.docs import install_docs
 from app.ops.middleware import BodySizeLimit, RejectNul, RequestContext
 from app.ops.router import router as ops_router
 from app.registry.router import router as registry_router
@@ -29,7 +30,8 @@ Errors always look like `{"error": "<code>", "detail": ...}`; validation errors 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(title="Sigap API", version=__version__, description=DESCRIPTION)
+    app = FastAPI(title="Sigap API", version=__version__, description=DESCRIPTION,
+                  docs_url=None, redoc_url=None)  # /docs is served locally: app/ops/docs.py
     app.state.settings = settings
     app.state.engine = engine or engine_from_settings(settings)
     # every session the app opens comes from here (requests and streamed exports alike)
@@ -40,4 +42,5 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(RequestContext)
     for router in (ops_router, auth_router, wilayah_router, registry_router):
         app.include_router(router)
+    install_docs(app)
     return app

@@ -276,3 +276,15 @@ class TestErrorBodiesDoNotEchoNik:
         r = client.get("/households/search", params={"nik": bad}, headers=admin.headers)
         assert r.status_code == 422, r.text
         assert bad not in r.text
+
+
+class TestDocsPageWorksOffline:
+    def test_docs_page_uses_local_assets(self, client: TestClient) -> None:
+        page = client.get("/docs")
+        assert page.status_code == 200
+        assert "/static/swagger-ui/swagger-ui-bundle.js" in page.text
+        assert "cdn." not in page.text and "https://" not in page.text.split("<body>")[0]
+        js = client.get("/static/swagger-ui/swagger-ui-bundle.js")
+        assert js.status_code == 200 and len(js.content) > 100_000
+        assert client.get("/docs/oauth2-redirect").status_code == 200
+        assert client.get("/redoc").status_code == 404
