@@ -27,7 +27,8 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from app import migrate
-from app.auth.models import EnumeratorAssignment, Role, User
+from app.auth import repository as auth_repository
+from app.auth.models import Role, User
 from app.auth.security import create_access_token, hash_password
 from app.config import PROJECT_ROOT, Environment, Settings
 from app.db import build_engine, get_session
@@ -185,11 +186,8 @@ def make_account(db: Session, settings: Settings) -> Callable[..., Account]:
         role = Role(role)
         user = User(username=username or f"{role.value}-{secrets.token_hex(3)}",
                     password_hash=password_hash(), role=role.value, kecamatan_code=kecamatan)
-        db.add(user)
-        db.flush()
+        auth_repository.add_user(db, user, kelurahan)
         assert user.id is not None
-        for code in kelurahan:
-            db.add(EnumeratorAssignment(user_id=user.id, kelurahan_code=code))
         # releases the session's savepoint: the account survives a request's rollback and
         # still disappears with the test's outer transaction
         db.commit()
