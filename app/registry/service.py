@@ -212,13 +212,11 @@ def _check_transition(old: str, new: str) -> None:
 
 
 def _new_member(household_id: uuid.UUID, data: MemberCreate) -> Member:
-    values = {k: _plain(v) for k, v in data.model_dump().items()}
-    member_id = values.pop("id") or uuid.uuid4()
-    return Member(id=member_id, household_id=household_id, **values)
+    return Member(**_member_row(household_id, data, utcnow()))
 
 
 def _member_row(household_id: uuid.UUID, data: MemberCreate, now: datetime) -> dict[str, Any]:
-    """A complete member row for a Core INSERT (the same columns ``_new_member`` fills)."""
+    """Every column of a new member (a Core INSERT row, or the fields of an ORM object)."""
     row = {k: _plain(v) for k, v in data.model_dump().items()}
     row.update(id=row["id"] or uuid.uuid4(), household_id=household_id, version=1,
                created_at=now, updated_at=now, deleted_at=None)
@@ -248,7 +246,7 @@ def create_household(*, session: Session, data: HouseholdCreate, actor: ActorRef
                           updated_by=actor.user_id, created_at=now, updated_at=now, **values)
     # Members and the KK-history row go in as Core rows: building ORM objects for them was
     # a third of a registration's cost, and nothing reads them back in this unit of work.
-    # one microsecond apart: members list in the order they were given (created_at, id)
+    # Their created_at are a microsecond apart so members list in the order given.
     members = [_member_row(household.id, m, now + timedelta(microseconds=i))
                for i, m in enumerate(data.members)]
     claims = [(f"members[{i}].nik", m["nik"], m["id"]) for i, m in enumerate(members)]
