@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -112,6 +113,28 @@ def reference_database(kind: str, tmp_dir: Path, **engine_args: object) -> Itera
 def engine(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     with reference_database(db_kind, tmp_path_factory.mktemp(db_kind)) as eng:
         yield eng
+
+
+@dataclass
+class LiveApp:
+    """The real app (real session dependency, real commits) on a database of its own."""
+
+    app: FastAPI
+    engine: Engine
+    headers: dict[str, str]  # a committed admin's bearer token
+
+
+@pytest.fixture
+def live_app(db_kind: str, tmp_path: Path) -> Iterator[LiveApp]:
+    with reference_database(db_kind, tmp_path, pool_size=10) as eng:
+        settings = settings_for(eng.url.render_as_string(hide_password=False))
+        with Session(eng) as s:
+            user = User(username="root", password_hash=password_hash(), role="admin")
+            s.add(user)
+            s.commit()
+            token, _ = create_access_token(settings=settings, user_id=user.id or 0, role="admin")
+        yield LiveApp(app=create_app(settings, engine=eng), engine=eng,
+                      headers={"Authorization": f"Bearer {token}"})
 
 
 @pytest.fixture

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event
+from sqlalchemy import event
 from sqlmodel import Session, func, select
 
 from app.auth.models import Role
 from app.db import build_engine
-from app.main import create_app
 from app.pagination import encode_cursor
 from app.registry.models import Household
 from tests import factories as f
-from tests.conftest import Account, reference_database, settings_for
+from tests.conftest import Account, LiveApp
 
 
 def create(client: TestClient, account: Account, payload: dict[str, Any]) -> dict[str, Any]:
@@ -184,33 +182,12 @@ class TestExport:
         assert client.get("/households/export.csv", headers=enum.headers).status_code == 403
 
 
-@pytest.fixture
-def fresh_engine(db_kind: str, tmp_path: Path) -> Iterator[Engine]:
-    with reference_database(db_kind, tmp_path) as engine:
-        yield engine
-
-
 class TestAcknowledgedMeansCommitted:
     """Without the test transaction: the real session dependency against its own database."""
 
-    def _admin_headers(self, engine: Engine) -> dict[str, str]:
-        from app.auth.models import User
-        from app.auth.security import create_access_token
-        from tests.conftest import password_hash
-
-        settings = settings_for(engine.url.render_as_string(hide_password=False))
-        with Session(engine) as s:
-            user = User(username="root", password_hash=password_hash(), role="admin")
-            s.add(user)
-            s.commit()
-            token, _ = create_access_token(settings=settings, user_id=user.id or 0, role="admin")
-        return {"Authorization": f"Bearer {token}"}
-
-    def test_a_201_is_durable(self, fresh_engine: Engine) -> None:
-        headers = self._admin_headers(fresh_engine)
-        app = create_app(settings_for(fresh_engine.url.render_as_string(hide_password=False)),
-                         engine=fresh_engine)
-        with TestClient(app) as client:
+    def test_a_201_is_durable(self, live_app: LiveApp) -> None:
+        headers, fresh_engine = live_app.headers, live_app.engine
+        with TestClient(live_app.app) as client:
             r = client.post("/households", json=f.household(), headers=headers)
             assert r.status_code == 201, r.text
             hid = r.json()["id"]
@@ -220,10 +197,8 @@ class TestAcknowledgedMeansCommitted:
             assert str(s.exec(select(Household.id)).one()) == hid
         other.dispose()
 
-    def test_a_failing_commit_never_answers_2xx(self, fresh_engine: Engine) -> None:
-        headers = self._admin_headers(fresh_engine)
-        app = create_app(settings_for(fresh_engine.url.render_as_string(hide_password=False)),
-                         engine=fresh_engine)
+    def test_a_failing_commit_never_answers_2xx(self, live_app: LiveApp) -> None:
+        headers, fresh_engine, app = live_app.headers, live_app.engine, live_app.app
 
         def refuse(_session: Session) -> None:
             raise RuntimeError("disk full")

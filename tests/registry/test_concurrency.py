@@ -5,38 +5,17 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from app.auth.models import User
-from app.auth.security import create_access_token
-from app.main import create_app
 from app.registry.models import Member
 from tests import factories as f
-from tests.conftest import password_hash, reference_database, settings_for
+from tests.conftest import LiveApp
 
 
-@pytest.fixture
-def live(db_kind: str, tmp_path: Path) -> Iterator[tuple[object, dict[str, str], Engine]]:
-    pool: dict[str, object] = {"pool_size": 10} if db_kind == "postgresql" else {}
-    with reference_database(db_kind, tmp_path, **pool) as engine:
-        settings = settings_for(engine.url.render_as_string(hide_password=False))
-        with Session(engine) as s:
-            user = User(username="root", password_hash=password_hash(), role="admin")
-            s.add(user)
-            s.commit()
-            token, _ = create_access_token(settings=settings, user_id=user.id or 0, role="admin")
-        yield create_app(settings, engine=engine), {"Authorization": f"Bearer {token}"}, engine
-
-
-def test_member_edits_and_head_transfers_do_not_deadlock(
-        live: tuple[object, dict[str, str], Engine]) -> None:
-    app, headers, engine = live
+def test_member_edits_and_head_transfers_do_not_deadlock(live_app: LiveApp) -> None:
+    app, headers, engine = live_app.app, live_app.headers, live_app.engine
     with TestClient(app) as client:  # type: ignore[arg-type]
         body = client.post("/households", json=f.household(), headers=headers).json()
     head, spouse = body["members"][0]["id"], body["members"][1]["id"]
