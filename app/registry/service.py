@@ -21,7 +21,7 @@ from sqlmodel import Session, SQLModel
 
 from app.audit import service as audit
 from app.audit.models import AuditEntry
-from app.audit.service import ActorRef, diff, record
+from app.audit.service import ActorRef, diff
 from app.auth.permissions import Principal
 from app.db import as_utc, utcnow
 from app.errors import (
@@ -310,7 +310,7 @@ def update_household(*, session: Session, household_id: uuid.UUID, data: Househo
         for key, value in changes.items():
             setattr(household, key, value)
         _touch(household, actor)
-    record(session, actor=actor, action="update", entity_type="household",
+    audit.record(session, actor=actor, action="update", entity_type="household",
            entity_id=str(household.id), household_id=household.id, changes=diff(before, after))
     return household
 
@@ -379,7 +379,7 @@ def add_member(*, session: Session, household_id: uuid.UUID, data: MemberCreate,
         session.add(member)
         household.updated_at = utcnow()
         session.add(household)
-    record(session, actor=actor, action="create", entity_type="member", entity_id=str(member.id),
+    audit.record(session, actor=actor, action="create", entity_type="member", entity_id=str(member.id),
            household_id=household.id, changes=diff({}, _state(member, MEMBER_SYSTEM_FIELDS)))
     return member
 
@@ -407,7 +407,7 @@ def update_member(*, session: Session, member_id: uuid.UUID, data: MemberUpdate,
         _touch(member, actor)
         household.updated_at = utcnow()
         session.add_all([member, household])
-    record(session, actor=actor, action="update", entity_type="member", entity_id=str(member.id),
+    audit.record(session, actor=actor, action="update", entity_type="member", entity_id=str(member.id),
            household_id=household.id, changes=diff(before, after))
     return member
 
@@ -425,7 +425,7 @@ def delete_member(*, session: Session, member_id: uuid.UUID, version: int | None
     household.updated_at = member.updated_at
     session.add_all([member, household])
     session.flush()
-    record(session, actor=actor, action="delete", entity_type="member", entity_id=str(member.id),
+    audit.record(session, actor=actor, action="delete", entity_type="member", entity_id=str(member.id),
            household_id=household.id, changes={"deleted_at": [None, member.deleted_at.isoformat()]})
 
 
@@ -453,7 +453,7 @@ def transfer_head(*, session: Session, household_id: uuid.UUID, new_head_id: uui
         session.add(member)
         # demote first: the one-head index is checked row by row
         session.flush()
-        record(session, actor=actor, action="update", entity_type="member",
+        audit.record(session, actor=actor, action="update", entity_type="member",
                entity_id=str(member.id), household_id=household.id,
                changes={"relation": [before, relation]})
     household.updated_at = utcnow()
