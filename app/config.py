@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     full_identifier_roles: list[str] = ["admin", "enumerator"]
     # SQLite only: milliseconds a writer waits for the lock before failing.
     sqlite_busy_timeout_ms: int = 10_000
+    # Sync v1 (docs/sync-protocol.md)
+    device_token_days: int = Field(default=30, ge=1, le=365)
+    sync_max_batch: int = Field(default=500, ge=1, le=5000)
+    sync_max_page: int = Field(default=500, ge=1, le=5000)
+    sync_policy_file: Path = PROJECT_ROOT / "seed_data" / "sync_field_policies.toml"
+    # Resumable media (tus 1.0): where files live, and the largest file accepted.
+    media_dir: Path = PROJECT_ROOT / "var" / "media"
+    media_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

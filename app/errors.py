@@ -50,6 +50,10 @@ class NotAuthenticated(AppError):
         super().__init__(message, **kw)
 
 
+class DeviceRevoked(NotAuthenticated):
+    code = "device_revoked"
+
+
 class Forbidden(AppError):
     status_code = 403
     code = "forbidden"

@@ -5,18 +5,24 @@ from __future__ import annotations
 from functools import partial
 
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 from sqlalchemy import Engine
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from app import __version__
 from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
 from app.db import engine_from_settings, new_session
 from app.errors import install_error_handlers
+from app.media.router import router as media_router
 from app.ops.docs import install_docs
-from app.ops.middleware import BodySizeLimit, RejectNul, RequestContext
+from app.ops.middleware import BodySizeLimit, GzipRequest, RejectNul, RequestContext
 from app.ops.router import router as ops_router
 from app.registry.router import router as registry_router
+from app.sync.router import review_router
+from app.sync.router import router as sync_router
 from app.wilayah.router import router as wilayah_router
+from sync_protocol.merge import FieldPolicies
 
 DESCRIPTION = """
 Sigap: the household registry behind Kota Ternate's 2026 social-assistance (bansos) pilot.
@@ -36,11 +42,19 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.engine = engine or engine_from_settings(settings)
     # every session the app opens comes from here (requests and streamed exports alike)
     app.state.session_factory = partial(new_session, app.state.engine)
+    # a bad policy file stops the start, not the first conflicting push
+    app.state.sync_policies = FieldPolicies.from_toml(settings.sync_policy_file.read_text())
     install_error_handlers(app)
+    # outermost first: request id, NUL check, gzip out, size limit on the wire, gunzip in
+    app.add_middleware(GzipRequest, max_bytes=settings.max_body_bytes)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6,
+                       exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/pdf"))
     app.add_middleware(RejectNul)
     app.add_middleware(RequestContext)
-    for router in (ops_router, auth_router, wilayah_router, registry_router):
+    for router in (ops_router, auth_router, wilayah_router, registry_router, sync_router,
+                   review_router):
         app.include_router(router)
+    app.include_router(media_router)
     install_docs(app)
     return app

@@ -22,6 +22,7 @@ class ActorRef:
     name: str
     channel: str
     request_id: str | None = None
+    device_id: str | None = None  # the enrolled tablet a sync push came from
 
 
 SYSTEM = ActorRef(user_id=None, name="system", channel="system")
@@ -45,11 +46,15 @@ def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[
 
 
 def entry(*, actor: ActorRef, action: str, entity_type: str, entity_id: str,
-          changes: dict[str, Any], household_id: uuid.UUID | None = None) -> dict[str, Any]:
+          changes: dict[str, Any], household_id: uuid.UUID | None = None,
+          version: int | None = None) -> dict[str, Any]:
+    """One audit row; ``version`` is the record's version after the write (sync reads the
+    fields changed since a device's base version from here)."""
     return {"occurred_at": utcnow(), "actor_id": actor.user_id, "actor_name": actor.name,
             "channel": actor.channel, "action": action, "entity_type": entity_type,
             "entity_id": entity_id, "household_id": household_id, "changes": changes,
-            "request_id": actor.request_id}
+            "request_id": actor.request_id, "entity_version": version,
+            "device_id": actor.device_id}
 
 
 def write(session: Session, entries: list[dict[str, Any]]) -> None:
@@ -63,9 +68,11 @@ def write(session: Session, entries: list[dict[str, Any]]) -> None:
 
 
 def record(session: Session, *, actor: ActorRef, action: str, entity_type: str, entity_id: str,
-           changes: dict[str, Any], household_id: uuid.UUID | None = None) -> None:
+           changes: dict[str, Any], household_id: uuid.UUID | None = None,
+           version: int | None = None) -> None:
     write(session, [entry(actor=actor, action=action, entity_type=entity_type,
-                          entity_id=entity_id, changes=changes, household_id=household_id)])
+                          entity_id=entity_id, changes=changes, household_id=household_id,
+                          version=version)])
 
 
 _TABLE = AuditEntry.__table__  # type: ignore[attr-defined]

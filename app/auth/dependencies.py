@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -15,7 +16,8 @@ from app.auth.permissions import Action, Principal
 from app.auth.security import decode_access_token
 from app.config import Settings
 from app.db import SessionDep, as_utc
-from app.errors import Forbidden, NotAuthenticated
+from app.errors import DeviceRevoked, Forbidden, NotAuthenticated
+from app.sync.models import Device
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
@@ -45,7 +47,18 @@ def get_principal(session: SessionDep, settings: SettingsDep,
     changed = as_utc(user.password_changed_at)
     if changed is not None and int(claims.get("iat", 0)) < int(changed.timestamp()):
         raise NotAuthenticated("Password changed since this token was issued: log in again")
-    return service.principal_for(session=session, user=user, settings=settings)
+    principal = service.principal_for(session=session, user=user, settings=settings)
+    if claims["typ"] == "device":
+        device = session.get(Device, claims["did"])
+        if device is None or device.user_id != user.id:
+            raise NotAuthenticated("Unknown device: enrol this device again")
+        if device.revoked_at is not None:
+            raise DeviceRevoked(
+                "Perangkat ini sudah dicabut aksesnya"
+                + (f" ({device.revoke_reason})" if device.revoke_reason else "")
+                + ". Hubungi supervisor Anda; data yang belum terkirim tetap tersimpan di tablet.")
+        principal = replace(principal, device_id=device.id)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -64,4 +77,5 @@ def require(action: Action) -> Callable[[Principal], Principal]:
 def actor_from(principal: Principal, request: Request) -> ActorRef:
     channel = "enumerator" if principal.role is Role.enumerator else "api"
     return ActorRef(user_id=principal.user_id, name=principal.username, channel=channel,
-                    request_id=getattr(request.state, "request_id", None))
+                    request_id=getattr(request.state, "request_id", None),
+                    device_id=principal.device_id)

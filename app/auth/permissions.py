@@ -17,12 +17,15 @@ class Action(StrEnum):
     household_write = "household:write"
     household_export = "household:export"
     user_admin = "user:admin"
+    device_admin = "device:admin"          # list and revoke enrolled tablets
+    conflict_resolve = "conflict:resolve"  # the sync review queue
 
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.admin: frozenset(Action),
     Role.dinsos: frozenset({Action.household_read, Action.household_export}),
-    Role.supervisor: frozenset({Action.household_read}),
+    Role.supervisor: frozenset({Action.household_read, Action.device_admin,
+                                Action.conflict_resolve}),
     Role.enumerator: frozenset({Action.household_read, Action.household_write}),
 }
 
@@ -36,6 +39,7 @@ class Principal:
     role: Role
     kelurahan_scope: frozenset[str] | None  # None means the whole city
     full_identifiers: bool
+    device_id: str | None = None  # set when the caller authenticated with a device token
 
     def can(self, action: Action) -> bool:
         return action in ROLE_ACTIONS[self.role]

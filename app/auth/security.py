@@ -43,8 +43,25 @@ def create_access_token(*, settings: Settings, user_id: int, role: str) -> tuple
     return token, int(lifetime.total_seconds())
 
 
+def create_device_token(*, settings: Settings, user_id: int, role: str, device_id: str
+                        ) -> tuple[str, int]:
+    """A long-lived token bound to one user AND one enrolled device (checked on every use)."""
+    lifetime = timedelta(days=settings.device_token_days)
+    now = utcnow()
+    claims: dict[str, Any] = {
+        "sub": str(user_id), "role": role, "typ": "device", "did": device_id,
+        "iat": int(now.timestamp()), "exp": int((now + lifetime).timestamp()),
+        "jti": secrets.token_hex(8),
+    }
+    token = jwt.encode(claims, settings.secret_key, algorithm=settings.jwt_algorithm)
+    return token, int(lifetime.total_seconds())
+
+
+_TOKEN_TYPES = frozenset({"access", "device"})
+
+
 def decode_access_token(*, settings: Settings, token: str) -> dict[str, Any]:
-    """Verify signature, algorithm (never ``none``), expiry and token type."""
+    """Verify signature, algorithm (never ``none``), expiry and token type (user or device)."""
     try:
         claims = jwt.decode(token, settings.secret_key, algorithms=[settings.jwt_algorithm],
                             options={"require_exp": True, "require_sub": True})
@@ -52,6 +69,7 @@ def decode_access_token(*, settings: Settings, token: str) -> dict[str, Any]:
         raise NotAuthenticated("Token expired: log in again") from None
     except JWTError:
         raise NotAuthenticated("Invalid token") from None
-    if claims.get("typ") != "access":
+    if claims.get("typ") not in _TOKEN_TYPES or (
+            claims["typ"] == "device" and not isinstance(claims.get("did"), str)):
         raise NotAuthenticated("Invalid token type")
     return claims

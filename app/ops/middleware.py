@@ -11,6 +11,7 @@ import json
 import logging
 import secrets
 import time
+import zlib
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,10 +23,13 @@ class _TooLarge(Exception):
     pass
 
 
-async def _send_413(send: Send, limit: int) -> None:
-    body = json.dumps({"error": "payload_too_large",
-                       "detail": f"request body exceeds {limit} bytes"}).encode()
-    await send({"type": "http.response.start", "status": 413,
+async def _send_413(send: Send, limit: int, what: str = "request body") -> None:
+    await _send_error(send, 413, "payload_too_large", f"{what} exceeds {limit} bytes")
+
+
+async def _send_error(send: Send, status: int, code: str, detail: str) -> None:
+    body = json.dumps({"error": code, "detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})
@@ -121,3 +125,59 @@ class RequestContext:
                 "request_id": request_id, "method": scope.get("method"),
                 "path": scope.get("path"), "status": status["code"],
                 "ms": round((time.perf_counter() - started) * 1000, 1)})
+
+
+class GzipRequest:
+    """Decodes ``Content-Encoding: gzip`` request bodies (tablets on 2G compress pushes).
+
+    The decoded size is bounded like a plain body (a small gzip can expand a thousandfold),
+    and a body that is not valid gzip is refused with 400 before any handler runs.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = scope.get("headers", []) if scope["type"] == "http" else []
+        encoding = next((v for k, v in headers if k == b"content-encoding"), b"").strip().lower()
+        if encoding not in (b"gzip", b"x-gzip"):
+            await self.app(scope, receive, send)
+            return
+        decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out = bytearray()
+        more = True
+        seen = 0
+        try:
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # client went away
+                more = message.get("more_body", False)
+                chunk = message.get("body", b"")
+                seen += len(chunk)
+                out += decoder.decompress(chunk, self.max_bytes + 1 - len(out))
+                if len(out) > self.max_bytes or decoder.unconsumed_tail:
+                    await _send_413(send, self.max_bytes, "decoded (gunzipped) request body")
+                    return
+            out += decoder.flush()
+            if seen and not decoder.eof:  # an empty body (a GET) is simply empty
+                raise zlib.error("truncated")
+        except zlib.error:
+            await _send_error(send, 400, "bad_request",
+                              "request body is not valid gzip (Content-Encoding: gzip)")
+            return
+        body = bytes(out)
+        scope = dict(scope)
+        scope["headers"] = [(k, v) for k, v in headers if k not in (b"content-encoding", b"content-length")]
+        scope["headers"].append((b"content-length", str(len(body)).encode()))
+        sent = False
+
+        async def decoded_receive() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, decoded_receive, send)

@@ -57,6 +57,7 @@ from app.registry.schemas import (
     MemberCreate,
     MemberUpdate,
 )
+from app.sync import changes as changefeed
 from app.wilayah import repository as wilayah_repo
 
 log = logging.getLogger("sigap.registry")
@@ -262,12 +263,15 @@ def create_household(*, session: Session, data: HouseholdCreate, actor: ActorRef
 
     audit.write(session, [
         audit.entry(actor=actor, action="create", entity_type="household",
-                    entity_id=str(household.id), household_id=household.id,
+                    entity_id=str(household.id), household_id=household.id, version=1,
                     changes=diff({}, _state(household, HOUSEHOLD_SYSTEM_FIELDS))),
         *(audit.entry(actor=actor, action="create", entity_type="member",
-                      entity_id=str(m["id"]), household_id=household.id,
+                      entity_id=str(m["id"]), household_id=household.id, version=1,
                       changes=diff({}, {k: v for k, v in m.items()
                                         if k not in MEMBER_SYSTEM_FIELDS})) for m in members)])
+    changefeed.note_household(session, household)
+    for row in members:
+        changefeed.note_member(session, row, household.kelurahan_code)
     return household
 
 
@@ -303,6 +307,7 @@ def update_household(*, session: Session, household_id: uuid.UUID, data: Househo
     after = {**before, **changes}
     if after == before:
         return household
+    moved_from = before["kelurahan_code"] if after["kelurahan_code"] != before["kelurahan_code"] else None
     with _identity_guard(session, claims=[], principal=principal):
         if after.get("kk_number") != before.get("kk_number"):
             _record_kk_change(session, household, after.get("kk_number"), data.kk_change_reason,
@@ -311,7 +316,13 @@ def update_household(*, session: Session, household_id: uuid.UUID, data: Househo
             setattr(household, key, value)
         _touch(household, actor)
     audit.record(session, actor=actor, action="update", entity_type="household",
-           entity_id=str(household.id), household_id=household.id, changes=diff(before, after))
+                 entity_id=str(household.id), household_id=household.id,
+                 changes=diff(before, after), version=household.version)
+    changefeed.note_household(session, household, previous_kelurahan=moved_from)
+    if moved_from is not None:  # members travel with their household to the new kelurahan
+        for member in repository.members_of(session, [household.id]).get(household.id, []):
+            changefeed.note_member(session, member, household.kelurahan_code,
+                                previous_kelurahan=moved_from)
     return household
 
 
@@ -340,7 +351,9 @@ def delete_household(*, session: Session, household_id: uuid.UUID, version: int 
         session.add(member)
         entries.append(audit.entry(actor=actor, action="delete", entity_type="member",
                                    entity_id=str(member.id), household_id=household.id,
-                                   changes={"deleted_at": [None, now.isoformat()]}))
+                                   changes={"deleted_at": [None, now.isoformat()]},
+                                   version=member.version))
+        changefeed.note_member(session, member, household.kelurahan_code)
     household.deleted_at = now
     _touch(household, actor)
     session.add(household)
@@ -351,8 +364,10 @@ def delete_household(*, session: Session, household_id: uuid.UUID, version: int 
     session.flush()
     entries.append(audit.entry(actor=actor, action="delete", entity_type="household",
                                entity_id=str(household.id), household_id=household.id,
-                               changes={"deleted_at": [None, now.isoformat()]}))
+                               changes={"deleted_at": [None, now.isoformat()]},
+                               version=household.version))
     audit.write(session, entries)
+    changefeed.note_household(session, household)
 
 
 def _members_after(session: Session, household: Household, changed: Member | None = None,
@@ -380,7 +395,9 @@ def add_member(*, session: Session, household_id: uuid.UUID, data: MemberCreate,
         household.updated_at = utcnow()
         session.add(household)
     audit.record(session, actor=actor, action="create", entity_type="member", entity_id=str(member.id),
-           household_id=household.id, changes=diff({}, _state(member, MEMBER_SYSTEM_FIELDS)))
+                 household_id=household.id, changes=diff({}, _state(member, MEMBER_SYSTEM_FIELDS)),
+                 version=member.version)
+    changefeed.note_member(session, member, household.kelurahan_code)
     return member
 
 
@@ -408,7 +425,8 @@ def update_member(*, session: Session, member_id: uuid.UUID, data: MemberUpdate,
         household.updated_at = utcnow()
         session.add_all([member, household])
     audit.record(session, actor=actor, action="update", entity_type="member", entity_id=str(member.id),
-           household_id=household.id, changes=diff(before, after))
+                 household_id=household.id, changes=diff(before, after), version=member.version)
+    changefeed.note_member(session, member, household.kelurahan_code)
     return member
 
 
@@ -426,7 +444,9 @@ def delete_member(*, session: Session, member_id: uuid.UUID, version: int | None
     session.add_all([member, household])
     session.flush()
     audit.record(session, actor=actor, action="delete", entity_type="member", entity_id=str(member.id),
-           household_id=household.id, changes={"deleted_at": [None, member.deleted_at.isoformat()]})
+                 household_id=household.id, changes={"deleted_at": [None, member.deleted_at.isoformat()]},
+                 version=member.version)
+    changefeed.note_member(session, member, household.kelurahan_code)
 
 
 def transfer_head(*, session: Session, household_id: uuid.UUID, new_head_id: uuid.UUID,
@@ -454,8 +474,9 @@ def transfer_head(*, session: Session, household_id: uuid.UUID, new_head_id: uui
         # demote first: the one-head index is checked row by row
         session.flush()
         audit.record(session, actor=actor, action="update", entity_type="member",
-               entity_id=str(member.id), household_id=household.id,
-               changes={"relation": [before, relation]})
+                     entity_id=str(member.id), household_id=household.id,
+                     changes={"relation": [before, relation]}, version=member.version)
+        changefeed.note_member(session, member, household.kelurahan_code)
     household.updated_at = utcnow()
     session.add(household)
     session.flush()

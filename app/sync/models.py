@@ -1,0 +1,113 @@
+"""Sync v1 tables: devices, the push idempotency ledger, the change feed and conflicts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.db import utcnow
+
+_TS = DateTime(timezone=True)
+
+
+class Device(SQLModel, table=True):
+    """A tablet enrolled by one user; its token is refused once ``revoked_at`` is set."""
+
+    __tablename__ = "sync_device"
+
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    label: str = Field(default="", max_length=80)
+    enrolled_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
+    last_push_at: datetime | None = Field(default=None, sa_type=_TS)
+    revoked_at: datetime | None = Field(default=None, sa_type=_TS)
+    revoked_by: int | None = Field(default=None, foreign_key="app_user.id")
+    revoke_reason: str | None = Field(default=None, max_length=200)
+
+
+class SyncMutation(SQLModel, table=True):
+    """The idempotency ledger: one row per (device, seq), claimed by its primary key.
+
+    The row is inserted before the mutation runs, in the same transaction: a concurrent
+    retry of the same mutation waits on the key and then replays the stored result.
+    """
+
+    __tablename__ = "sync_mutation"
+
+    device_id: str = Field(foreign_key="sync_device.id", primary_key=True, max_length=64)
+    seq: int = Field(primary_key=True, sa_type=BigInteger)
+    content_hash: str = Field(max_length=64)
+    entity: str = Field(max_length=16)
+    entity_id: uuid.UUID = Field(index=True)
+    outcome: str = Field(max_length=16)
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    received_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
+
+
+class SyncCounter(SQLModel, table=True):
+    """The single row whose lock orders change sequence numbers by commit (see changes.py)."""
+
+    __tablename__ = "sync_counter"
+
+    id: int = Field(primary_key=True)
+    value: int = Field(default=0, sa_type=BigInteger)
+
+
+class SyncChange(SQLModel, table=True):
+    """The change feed: the latest change of each record in each kelurahan it has been in.
+
+    ``present`` is false once the record was deleted or left that kelurahan; devices that
+    hold it then get a tombstone.  ``seq`` is unique and grows in commit order.
+    """
+
+    __tablename__ = "sync_change"
+    __table_args__ = (
+        UniqueConstraint("seq", name="uq_sync_change_seq"),
+        Index("ix_sync_change_kelurahan_seq", "kelurahan_code", "seq"),
+    )
+
+    entity: str = Field(primary_key=True, max_length=16)
+    entity_id: uuid.UUID = Field(primary_key=True)
+    kelurahan_code: str = Field(primary_key=True, max_length=13)
+    seq: int = Field(sa_type=BigInteger)
+    household_id: uuid.UUID
+    version: int
+    present: bool
+    reason: str | None = Field(default=None, max_length=16)
+
+
+class SyncConflict(SQLModel, table=True):
+    """A field changed on both sides: both values, the policy's decision, the resolution."""
+
+    __tablename__ = "sync_conflict"
+    __table_args__ = (
+        Index("ix_sync_conflict_queue", "status", "kelurahan_code", "created_at"),
+        Index("ix_sync_conflict_entity", "entity_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    entity: str = Field(max_length=16)
+    entity_id: uuid.UUID
+    household_id: uuid.UUID
+    kelurahan_code: str = Field(max_length=13)
+    field: str = Field(max_length=64)
+    policy: str = Field(max_length=24)
+    base_version: int | None = None
+    server_version: int
+    server_value: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    device_value: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    device_id: str = Field(max_length=64)
+    mutation_seq: int = Field(sa_type=BigInteger)
+    submitted_by: int | None = Field(default=None, foreign_key="app_user.id")
+    # open (review queue) | auto_resolved (the policy decided) | resolved (a supervisor did)
+    status: str = Field(max_length=16)
+    resolution: str | None = Field(default=None, max_length=16)  # server | device | value
+    resolved_value: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    resolved_by: int | None = Field(default=None, foreign_key="app_user.id")
+    resolved_at: datetime | None = Field(default=None, sa_type=_TS)
+    note: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=_TS)

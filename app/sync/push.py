@@ -1,0 +1,344 @@
+"""Processing a push: idempotent per (device, seq), per-field merge, conflicts recorded.
+
+Each mutation is claimed in the ledger by its primary key, then applied inside its own
+savepoint through the registry service (the same validation and audit as the REST API).
+A mutation that fails is rolled back alone and its rejection is stored, so a replay of
+the batch answers exactly as the first time.  Nothing here commits: the request's
+transaction commits the whole batch before the response is sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from sqlmodel import Session
+
+from app.audit.service import ActorRef
+from app.auth.permissions import Principal
+from app.db import utcnow
+from app.errors import AppError, FieldProblem, InvalidData, NotFound, OutOfArea, validation_problems
+from app.media import service as media
+from app.registry import service as registry
+from app.registry.codes import VerificationStatus
+from app.registry.models import HOUSEHOLD_SYSTEM_FIELDS, MEMBER_SYSTEM_FIELDS, Household, Member
+from app.registry.schemas import HouseholdCreate, HouseholdUpdate, MemberCreate, MemberUpdate
+from app.sync import changes as changefeed
+from app.sync import repository
+from app.sync.models import Device, SyncConflict
+from sync_protocol.merge import FieldPolicies, MergeContext, merge_fields
+from sync_protocol.messages import (
+    EntityType,
+    FieldConflict,
+    Mutation,
+    MutationResult,
+    Operation,
+    Outcome,
+    Problem,
+    PushResponse,
+    Resolution,
+)
+
+DELETED_FIELD = "_deleted"  # pseudo-field of delete-versus-edit conflicts
+
+
+@dataclass
+class PushContext:
+    session: Session
+    principal: Principal
+    actor: ActorRef
+    device: Device
+    policies: FieldPolicies
+    rejected_creates: dict[uuid.UUID, int] = field(default_factory=dict)  # id -> seq, this batch
+
+
+class Rejected(AppError):
+    """A mutation-level refusal that is not a registry error (status chosen per case)."""
+
+    def __init__(self, status: int, rule: str, field_name: str, message: str) -> None:
+        super().__init__(message, detail=[FieldProblem(field=field_name, rule=rule, message=message)])
+        self.status_code = status
+
+
+def content_hash(m: Mutation) -> str:
+    canonical = json.dumps(m.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def push(ctx: PushContext, mutations: list[Mutation]) -> PushResponse:
+    results = [_process(ctx, m) for m in sorted(mutations, key=lambda m: m.seq)]
+    ctx.device.last_push_at = utcnow()
+    ctx.session.add(ctx.device)
+    return PushResponse(results=results, server_time=utcnow())
+
+
+def _process(ctx: PushContext, m: Mutation) -> MutationResult:
+    session, device_id = ctx.session, ctx.device.id
+    digest = content_hash(m)
+    claimed = repository.claim_mutation(session, {
+        "device_id": device_id, "seq": m.seq, "content_hash": digest, "entity": m.entity.value,
+        "entity_id": m.id, "outcome": "processing", "result": {}, "received_at": utcnow()})
+    if not claimed:
+        stored = repository.ledger_entry(session, device_id, m.seq)
+        assert stored is not None
+        if stored.content_hash != digest:
+            return _result(m, Outcome.rejected, status=409, problems=[Problem(
+                field="seq", rule="seq_reused",
+                message=f"seq {m.seq} was already used by this device for a different mutation "
+                        f"({stored.entity} {stored.entity_id}); every edit needs a new seq")])
+        original = MutationResult.model_validate(stored.result)
+        return original.model_copy(update={"outcome": Outcome.duplicate,
+                                           "original_outcome": original.outcome})
+    saved = changefeed.checkpoint(session)
+    nested = session.begin_nested()
+    try:
+        result = _apply(ctx, m)
+        nested.commit()
+    except AppError as exc:
+        nested.rollback()
+        changefeed.restore(session, saved)
+        result = _rejection(m, exc)
+        if m.op is Operation.create:
+            ctx.rejected_creates[m.id] = m.seq
+    repository.record_result(session, device_id, m.seq, result.outcome.value,
+                             result.model_dump(mode="json"))
+    return result
+
+
+def _result(m: Mutation, outcome: Outcome, **kw: Any) -> MutationResult:
+    return MutationResult(seq=m.seq, entity=m.entity, id=m.id, outcome=outcome, **kw)
+
+
+def _rejection(m: Mutation, exc: AppError) -> MutationResult:
+    detail = exc.detail if isinstance(exc.detail, list) else []
+    problems = [Problem(**(p.model_dump() if isinstance(p, BaseModel) else p)) for p in detail]
+    if not problems:
+        problems = [Problem(field="id", rule=exc.code, message=exc.message)]
+    return _result(m, Outcome.rejected, status=exc.status_code, message=exc.message,
+                   problems=problems)
+
+
+def invalid_fields(exc: ValidationError, prefix: str = "fields.") -> InvalidData:
+    problems = validation_problems(RequestValidationError(exc.errors()))
+    return InvalidData([p.model_copy(update={"field": prefix + p.field}) for p in problems])
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise invalid_fields(exc) from None
+
+
+def _apply(ctx: PushContext, m: Mutation) -> MutationResult:
+    if m.entity is EntityType.media:
+        return _apply_media(ctx, m)
+    if m.op is Operation.create:
+        return _create(ctx, m)
+    if m.base_version is None:
+        raise Rejected(422, "required", "base_version", f"base_version is required for {m.op.value}")
+    if m.op is Operation.update:
+        return _update(ctx, m)
+    if m.fields:
+        raise Rejected(422, "empty_for_delete", "fields", "a delete carries no fields")
+    return _delete(ctx, m)
+
+
+# --- create ----------------------------------------------------------------------------------
+
+def _check_own_id(m: Mutation) -> None:
+    if "id" in m.fields and str(m.fields["id"]) != str(m.id):
+        raise Rejected(422, "id_matches", "fields.id", "fields.id differs from the mutation id")
+
+
+def _create(ctx: PushContext, m: Mutation) -> MutationResult:
+    _check_own_id(m)
+    if m.entity is EntityType.household:
+        if m.household_id not in (None, m.id):
+            raise Rejected(422, "id_matches", "household_id", "a household's household_id is its id")
+        data = _validate(HouseholdCreate, {**m.fields, "id": str(m.id)})
+        household = registry.create_household(session=ctx.session, data=data, actor=ctx.actor,
+                                              principal=ctx.principal)
+        return _result(m, Outcome.applied, version=household.version, status=201)
+    if m.household_id is None:
+        raise Rejected(422, "required", "household_id", "a member create needs household_id")
+    data = _validate(MemberCreate, {**m.fields, "id": str(m.id)})
+    _check_parent(ctx, m.household_id)
+    member = registry.add_member(session=ctx.session, household_id=m.household_id, data=data,
+                                 actor=ctx.actor, principal=ctx.principal)
+    return _result(m, Outcome.applied, version=member.version, status=201)
+
+
+def _check_parent(ctx: PushContext, household_id: uuid.UUID) -> None:
+    """A record whose household's create was rejected is rejected too, saying so."""
+    seq = ctx.rejected_creates.get(household_id)
+    if seq is None and repository.locate(ctx.session, "household", household_id) is None:
+        seq = repository.rejected_create(ctx.session, ctx.device.id, "household", household_id)
+    if seq is not None:
+        raise Rejected(422, "depends_on_rejected", "household_id",
+                       f"household {household_id} was not created: mutation seq {seq} was rejected")
+
+
+# --- update and delete -------------------------------------------------------------------------
+
+def _current(ctx: PushContext, m: Mutation) -> tuple[Household | Member, Household]:
+    found = repository.locate(ctx.session, m.entity.value, m.id)
+    if found is None:
+        raise NotFound(f"{m.entity.value} {m.id} not found")
+    row, household = found
+    if not ctx.principal.covers(household.kelurahan_code):
+        raise OutOfArea(f"this {m.entity.value} is outside your assigned area")
+    assert m.base_version is not None
+    if m.base_version > row.version:
+        raise Rejected(422, "base_version_future", "base_version",
+                       f"base_version {m.base_version} is newer than the server's version {row.version}")
+    return row, household
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in values.items():
+        if isinstance(v, date | uuid.UUID):
+            v = v.isoformat() if isinstance(v, date) else str(v)
+        out[k] = getattr(v, "value", v)
+    return out
+
+
+def _server_state(row: Household | Member) -> dict[str, Any]:
+    skip = HOUSEHOLD_SYSTEM_FIELDS if isinstance(row, Household) else MEMBER_SYSTEM_FIELDS
+    return _jsonable({k: v for k, v in row.model_dump().items() if k not in skip})
+
+
+def _device_values(m: Mutation, row: Household | Member) -> dict[str, Any]:
+    """The device's changed fields, validated and normalised as the server stores them."""
+    schema = HouseholdUpdate if isinstance(row, Household) else MemberUpdate
+    if "version" in m.fields:
+        raise Rejected(422, "extra_forbidden", "fields.version", "version is not a field: use base_version")
+    parsed = _validate(schema, {**m.fields, "version": 1})
+    return _jsonable({k: getattr(parsed, k) for k in m.fields})
+
+
+def _visit(value: Any) -> date | None:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _conflict_rows(ctx: PushContext, m: Mutation, row: Household | Member, household: Household,
+                   decisions: list[tuple[str, Any, Any, str, Resolution]]) -> list[FieldConflict]:
+    out = []
+    for name, server_value, device_value, policy, resolution in decisions:
+        pending = resolution is Resolution.pending_review
+        conflict = SyncConflict(
+            entity=m.entity.value, entity_id=m.id, household_id=household.id,
+            kelurahan_code=household.kelurahan_code, field=name, policy=policy,
+            base_version=m.base_version, server_version=row.version, server_value=server_value,
+            device_value=device_value, device_id=ctx.device.id, mutation_seq=m.seq,
+            submitted_by=ctx.principal.user_id, status="open" if pending else "auto_resolved",
+            resolution=None if pending else
+            ("device" if resolution is Resolution.device_applied else "server"))
+        ctx.session.add(conflict)
+        out.append(FieldConflict(conflict_id=conflict.id, field=name, server_value=server_value,
+                                 device_value=device_value, policy=policy, resolution=resolution))
+    ctx.session.flush()
+    return out
+
+
+def _update(ctx: PushContext, m: Mutation) -> MutationResult:
+    row, household = _current(ctx, m)
+    assert m.base_version is not None
+    device = _device_values(m, row)
+    if row.deleted_at is not None:
+        conflicts = _conflict_rows(ctx, m, row, household, [
+            (DELETED_FIELD, True, device, "review", Resolution.pending_review)])
+        return _result(m, Outcome.conflict, version=row.version, status=409, conflicts=conflicts,
+                       message="edited a record that was deleted on the server: a supervisor decides")
+    reason = device.pop("kk_change_reason", None)
+    changed = repository.fields_changed_since(ctx.session, m.entity.value, m.id, m.base_version,
+                                              ctx.device.id)
+    server = _server_state(row)
+    device_visit = _visit(device.get("survey_date")) or (m.recorded_at.date() if m.recorded_at else None)
+    merge = merge_fields(
+        entity=m.entity.value, device=device, server=server, changed_on_server=changed,
+        policies=ctx.policies, context=MergeContext(
+            server_verified=household.verification_status == VerificationStatus.dukcapil_matched,
+            device_visit=device_visit, server_visit=household.survey_date))
+    conflicts = _conflict_rows(ctx, m, row, household, [
+        (d.field, d.server_value, d.device_value, d.policy.value, d.resolution)
+        for d in merge.decisions])
+    version = row.version
+    if merge.apply:
+        if isinstance(row, Household):
+            if reason is not None and "kk_number" in merge.apply:
+                merge.apply["kk_change_reason"] = reason
+            updated: Household | Member = registry.update_household(
+                session=ctx.session, household_id=row.id,
+                data=_validate(HouseholdUpdate, {**merge.apply, "version": row.version}),
+                actor=ctx.actor, principal=ctx.principal)
+        else:
+            updated = registry.update_member(
+                session=ctx.session, member_id=row.id,
+                data=_validate(MemberUpdate, {**merge.apply, "version": row.version}),
+                actor=ctx.actor, principal=ctx.principal)
+        version = updated.version
+    return _result(m, merge.outcome, version=version, merged_fields=merge.merged_fields,
+                   conflicts=conflicts)
+
+
+def _delete(ctx: PushContext, m: Mutation) -> MutationResult:
+    row, household = _current(ctx, m)
+    assert m.base_version is not None
+    if row.deleted_at is not None:
+        return _result(m, Outcome.applied, version=row.version, message="already deleted")
+    changed = repository.fields_changed_since(ctx.session, m.entity.value, m.id, m.base_version,
+                                              ctx.device.id)
+    if changed:
+        server = _server_state(row)
+        conflicts = _conflict_rows(ctx, m, row, household, [
+            (DELETED_FIELD, {k: server.get(k) for k in sorted(changed)}, True, "review",
+             Resolution.pending_review)])
+        return _result(m, Outcome.conflict, version=row.version, status=409, conflicts=conflicts,
+                       message="deleted a record that was edited on the server: a supervisor decides")
+    if isinstance(row, Household):
+        registry.delete_household(session=ctx.session, household_id=row.id, version=None,
+                                  actor=ctx.actor, principal=ctx.principal)
+    else:
+        registry.delete_member(session=ctx.session, member_id=row.id, version=None,
+                               actor=ctx.actor, principal=ctx.principal)
+    return _result(m, Outcome.applied, version=row.version)
+
+
+_MEDIA_FIELDS = frozenset({"sha256", "kind"})
+
+
+def _apply_media(ctx: PushContext, m: Mutation) -> MutationResult:
+    """Attach an uploaded file (tus, /sync/v1/media) to a household, or detach it."""
+    if m.op is Operation.update:
+        raise Rejected(422, "not_supported", "op", "a media link is created or deleted, not updated")
+    if m.op is Operation.delete:
+        media.unlink_media(session=ctx.session, link_id=m.id, actor=ctx.actor, principal=ctx.principal)
+        return _result(m, Outcome.applied, version=1)
+    unknown = sorted(set(m.fields) - _MEDIA_FIELDS)
+    if unknown:
+        raise Rejected(422, "extra_forbidden", f"fields.{unknown[0]}", "unknown field")
+    if m.household_id is None:
+        raise Rejected(422, "required", "household_id", "a media link needs household_id")
+    for name in sorted(_MEDIA_FIELDS):
+        if not isinstance(m.fields.get(name), str):
+            raise Rejected(422, "required", f"fields.{name}", f"{name} is required (a string)")
+    _check_parent(ctx, m.household_id)
+    media.link_media(session=ctx.session, link_id=m.id, household_id=m.household_id,
+                     sha256=m.fields["sha256"], kind=m.fields["kind"], actor=ctx.actor,
+                     principal=ctx.principal)
+    return _result(m, Outcome.applied, version=1, status=201)
