@@ -42,6 +42,7 @@ openapi: install
 
 bench: install
 	$(BIN)/python bench/bench_registry.py
+	$(BIN)/python bench/bench_sync.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
