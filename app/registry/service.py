@@ -13,6 +13,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -61,6 +62,8 @@ from app.sync import changes as changefeed
 from app.wilayah import repository as wilayah_repo
 
 log = logging.getLogger("sigap.registry")
+_HOUSEHOLD_TABLE = Household.__table__  # type: ignore[attr-defined]
+_HOUSEHOLD_COLUMNS = tuple(c.name for c in _HOUSEHOLD_TABLE.columns)
 _MEMBER_TABLE = Member.__table__  # type: ignore[attr-defined]
 _KK_HISTORY_TABLE = KkHistory.__table__  # type: ignore[attr-defined]
 _SOURCES = frozenset(c.value for c in SourceChannel)
@@ -224,8 +227,20 @@ def _member_row(household_id: uuid.UUID, data: MemberCreate, now: datetime) -> d
     return row
 
 
-def create_household(*, session: Session, data: HouseholdCreate, actor: ActorRef,
-                     principal: Principal) -> Household:
+@dataclass
+class NewHousehold:
+    """A registration checked and turned into rows, not written yet (see write_households)."""
+
+    row: dict[str, Any]              # every column of the household
+    members: list[dict[str, Any]]    # every column of each member
+    kk_row: dict[str, Any] | None    # its first KK-history row
+    audit: list[dict[str, Any]]      # one audit row per household and member
+    claims: list[NikClaim]
+
+
+def prepare_household(*, session: Session, data: HouseholdCreate, actor: ActorRef,
+                      principal: Principal) -> NewHousehold:
+    """Every rule of a registration that needs no write; raises the first error found."""
     kelurahan = _resolve_kelurahan(session, data.kelurahan_code, principal, "kelurahan_code")
     problems = rules.head_problems([m.relation.value for m in data.members])
     for i, m in enumerate(data.members):
@@ -243,36 +258,67 @@ def create_household(*, session: Session, data: HouseholdCreate, actor: ActorRef
                   verification_status=_plain(data.verification_status or default_status),
                   address=values.get("address") or "")
     now = utcnow()
-    household = Household(id=data.id or uuid.uuid4(), created_by=actor.user_id,
-                          updated_by=actor.user_id, created_at=now, updated_at=now, **values)
+    row: dict[str, Any] = dict.fromkeys(_HOUSEHOLD_COLUMNS)
+    row.update(values, id=data.id or uuid.uuid4(), created_by=actor.user_id,
+               updated_by=actor.user_id, created_at=now, updated_at=now, version=1)
     # Members and the KK-history row go in as Core rows: building ORM objects for them was
     # a third of a registration's cost, and nothing reads them back in this unit of work.
     # Their created_at are a microsecond apart so members list in the order given.
-    members = [_member_row(household.id, m, now + timedelta(microseconds=i))
+    members = [_member_row(row["id"], m, now + timedelta(microseconds=i))
                for i, m in enumerate(data.members)]
+    kk_row = ({"household_id": row["id"], "kk_number": row["kk_number"], "valid_from": now,
+               "valid_until": None, "reason": "registered", "recorded_by": actor.user_id}
+              if row["kk_number"] else None)
+    entries = [
+        audit.entry(actor=actor, action="create", entity_type="household",
+                    entity_id=str(row["id"]), household_id=row["id"], version=1,
+                    changes=diff({}, {k: v for k, v in row.items() if k not in HOUSEHOLD_SYSTEM_FIELDS})),
+        *(audit.entry(actor=actor, action="create", entity_type="member",
+                      entity_id=str(m["id"]), household_id=row["id"], version=1,
+                      changes=diff({}, {k: v for k, v in m.items()
+                                        if k not in MEMBER_SYSTEM_FIELDS})) for m in members)]
     claims = [(f"members[{i}].nik", m["nik"], m["id"]) for i, m in enumerate(members)]
-    with _identity_guard(session, claims=claims, principal=principal):
+    return NewHousehold(row=row, members=members, kk_row=kk_row, audit=entries, claims=claims)
+
+
+def _publish_new(session: Session, new: NewHousehold) -> None:
+    changefeed.note(session, entity="household", entity_id=new.row["id"], household_id=new.row["id"],
+                    kelurahan_code=new.row["kelurahan_code"], version=1)
+    for member in new.members:
+        changefeed.note_member(session, member, new.row["kelurahan_code"])
+
+
+def create_household(*, session: Session, data: HouseholdCreate, actor: ActorRef,
+                     principal: Principal) -> Household:
+    new = prepare_household(session=session, data=data, actor=actor, principal=principal)
+    household = Household(**new.row)
+    with _identity_guard(session, claims=new.claims, principal=principal):
         session.add(household)
         session.flush()  # the household row first: members reference it
-        session.execute(_MEMBER_TABLE.insert(), members)
-        if household.kk_number:
-            session.execute(_KK_HISTORY_TABLE.insert(), [{
-                "household_id": household.id, "kk_number": household.kk_number,
-                "valid_from": now, "valid_until": None, "reason": "registered",
-                "recorded_by": actor.user_id}])
-
-    audit.write(session, [
-        audit.entry(actor=actor, action="create", entity_type="household",
-                    entity_id=str(household.id), household_id=household.id, version=1,
-                    changes=diff({}, _state(household, HOUSEHOLD_SYSTEM_FIELDS))),
-        *(audit.entry(actor=actor, action="create", entity_type="member",
-                      entity_id=str(m["id"]), household_id=household.id, version=1,
-                      changes=diff({}, {k: v for k, v in m.items()
-                                        if k not in MEMBER_SYSTEM_FIELDS})) for m in members)])
-    changefeed.note_household(session, household)
-    for row in members:
-        changefeed.note_member(session, row, household.kelurahan_code)
+        session.execute(_MEMBER_TABLE.insert(), new.members)
+        if new.kk_row:
+            session.execute(_KK_HISTORY_TABLE.insert(), [new.kk_row])
+    audit.write(session, new.audit)
+    _publish_new(session, new)
     return household
+
+
+def write_households(session: Session, batch: list[NewHousehold]) -> None:
+    """Write prepared registrations with one statement per table (a sync push's fast path).
+
+    Raises IntegrityError if any identity rule is broken: the caller rolls back its savepoint
+    and registers them one by one to find out which (create_household names the field).
+    """
+    if not batch:
+        return
+    session.execute(_HOUSEHOLD_TABLE.insert(), [n.row for n in batch])
+    session.execute(_MEMBER_TABLE.insert(), [m for n in batch for m in n.members])
+    kk_rows = [n.kk_row for n in batch if n.kk_row]
+    if kk_rows:
+        session.execute(_KK_HISTORY_TABLE.insert(), kk_rows)
+    audit.write(session, [e for n in batch for e in n.audit])
+    for new in batch:
+        _publish_new(session, new)
 
 
 def _touch(row: Household | Member, actor: ActorRef) -> None:

@@ -18,8 +18,10 @@ from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from app.audit import service as audit
 from app.audit.service import ActorRef
 from app.auth.permissions import Principal
 from app.db import utcnow
@@ -32,7 +34,7 @@ from app.registry.schemas import HouseholdCreate, HouseholdUpdate, MemberCreate,
 from app.sync import changes as changefeed
 from app.sync import repository
 from app.sync.models import Device, SyncConflict
-from sync_protocol.merge import FieldPolicies, MergeContext, merge_fields
+from sync_protocol.merge import FieldDecision, FieldPolicies, MergeContext, MergeResult, Policy, merge_fields
 from sync_protocol.messages import (
     EntityType,
     FieldConflict,
@@ -72,29 +74,99 @@ def content_hash(m: Mutation) -> str:
 
 
 def push(ctx: PushContext, mutations: list[Mutation]) -> PushResponse:
-    results = [_process(ctx, m) for m in sorted(mutations, key=lambda m: m.seq)]
-    ctx.device.last_push_at = utcnow()
-    ctx.session.add(ctx.device)
-    return PushResponse(results=results, server_time=utcnow())
-
-
-def _process(ctx: PushContext, m: Mutation) -> MutationResult:
+    """Claim the batch in the ledger, apply it in seq order, store every result."""
     session, device_id = ctx.session, ctx.device.id
-    digest = content_hash(m)
-    claimed = repository.claim_mutation(session, {
-        "device_id": device_id, "seq": m.seq, "content_hash": digest, "entity": m.entity.value,
-        "entity_id": m.id, "outcome": "processing", "result": {}, "received_at": utcnow()})
-    if not claimed:
-        stored = repository.ledger_entry(session, device_id, m.seq)
-        assert stored is not None
-        if stored.content_hash != digest:
-            return _result(m, Outcome.rejected, status=409, problems=[Problem(
-                field="seq", rule="seq_reused",
-                message=f"seq {m.seq} was already used by this device for a different mutation "
-                        f"({stored.entity} {stored.entity_id}); every edit needs a new seq")])
-        original = MutationResult.model_validate(stored.result)
-        return original.model_copy(update={"outcome": Outcome.duplicate,
-                                           "original_outcome": original.outcome})
+    ordered = sorted(mutations, key=lambda m: m.seq)
+    digests = [content_hash(m) for m in ordered]
+    first_index: dict[int, int] = {}
+    for i, m in enumerate(ordered):
+        first_index.setdefault(m.seq, i)
+    now = utcnow()
+    claimed = repository.claim_mutations(session, [
+        {"device_id": device_id, "seq": m.seq, "content_hash": digests[i], "entity": m.entity.value,
+         "entity_id": m.id, "outcome": "processing", "result": {}, "received_at": now}
+        for i, m in enumerate(ordered) if first_index[m.seq] == i])
+    stored = repository.ledger_entries(session, device_id, {m.seq for m in ordered} - claimed)
+    results: dict[int, MutationResult] = {}
+    todo: list[tuple[int, Mutation]] = []
+    for i, m in enumerate(ordered):
+        if first_index[m.seq] != i:
+            continue  # a seq repeated inside this batch: answered after the first one below
+        if m.seq in claimed:
+            todo.append((i, m))
+        else:
+            results[i] = _replay(m, digests[i], stored[m.seq].content_hash,
+                                 stored[m.seq].result, stored[m.seq].entity, str(stored[m.seq].entity_id))
+    for kind, run in _runs(todo):
+        if kind == "create":
+            _bulk_create(ctx, run, results)
+        elif kind == "update":
+            _bulk_update(ctx, run, results)
+        else:
+            for i, m in run:
+                results[i] = _apply_one(ctx, m)
+    repository.record_results(session, device_id, [
+        (m.seq, results[i].outcome.value, results[i].model_dump(mode="json")) for i, m in todo])
+    for i, m in enumerate(ordered):
+        if i not in results:
+            first = first_index[m.seq]
+            results[i] = _replay(m, digests[i], digests[first], results[first].model_dump(mode="json"),
+                                 ordered[first].entity.value, str(ordered[first].id))
+    ctx.device.last_push_at = now
+    session.add(ctx.device)
+    return PushResponse(results=[results[i] for i in range(len(ordered))], server_time=utcnow())
+
+
+def _replay(m: Mutation, digest: str, stored_digest: str, stored: dict[str, Any], entity: str,
+            entity_id: str) -> MutationResult:
+    if stored_digest != digest:
+        return _result(m, Outcome.rejected, status=409, problems=[Problem(
+            field="seq", rule="seq_reused",
+            message=f"seq {m.seq} was already used by this device for a different mutation "
+                    f"({entity} {entity_id}); every edit needs a new seq")])
+    original = MutationResult.model_validate(stored)
+    return original.model_copy(update={"outcome": Outcome.duplicate,
+                                       "original_outcome": original.outcome})
+
+
+# Fields whose update has side effects (KK history, area moves, status transitions): one by one.
+_SPECIAL_HOUSEHOLD_FIELDS = frozenset({"kelurahan_code", "kk_number", "kk_change_reason",
+                                       "verification_status"})
+
+
+def _kind(m: Mutation) -> str:
+    if m.entity is not EntityType.household:
+        return "one"
+    if m.op is Operation.create:
+        return "create"
+    if (m.op is Operation.update and m.base_version is not None and m.fields
+            and not _SPECIAL_HOUSEHOLD_FIELDS & set(m.fields)):
+        return "update"
+    return "one"
+
+
+def _runs(todo: list[tuple[int, Mutation]]) -> list[tuple[str, list[tuple[int, Mutation]]]]:
+    """Consecutive mutations of one fast kind, each record at most once per run.
+
+    Within a run the mutations touch different records, so applying them together gives
+    what applying them in seq order would; a record's second mutation starts a new run.
+    """
+    runs: list[tuple[str, list[tuple[int, Mutation]]]] = []
+    seen: set[uuid.UUID] = set()
+    for i, m in todo:
+        kind = _kind(m)
+        if kind != "one" and runs and runs[-1][0] == kind and m.id not in seen:
+            runs[-1][1].append((i, m))
+            seen.add(m.id)
+            continue
+        runs.append((kind, [(i, m)]))
+        seen = {m.id}
+    return runs
+
+
+def _apply_one(ctx: PushContext, m: Mutation) -> MutationResult:
+    """One mutation in its own savepoint: a failure rolls back that mutation alone."""
+    session = ctx.session
     saved = changefeed.checkpoint(session)
     nested = session.begin_nested()
     try:
@@ -106,9 +178,94 @@ def _process(ctx: PushContext, m: Mutation) -> MutationResult:
         result = _rejection(m, exc)
         if m.op is Operation.create:
             ctx.rejected_creates[m.id] = m.seq
-    repository.record_result(session, device_id, m.seq, result.outcome.value,
-                             result.model_dump(mode="json"))
     return result
+
+
+def _bulk_create(ctx: PushContext, run: list[tuple[int, Mutation]],
+                 results: dict[int, MutationResult]) -> None:
+    """Household registrations checked one by one, written with one statement per table.
+
+    If the database refuses the batch (a NIK or KK number already taken, also by another
+    registration of the same batch), it is redone one registration at a time so that each
+    refusal names its field.
+    """
+    prepared: list[tuple[int, Mutation, registry.NewHousehold]] = []
+    for i, m in run:
+        try:
+            data = _household_create(m)
+            prepared.append((i, m, registry.prepare_household(
+                session=ctx.session, data=data, actor=ctx.actor, principal=ctx.principal)))
+        except AppError as exc:
+            results[i] = _rejection(m, exc)
+            ctx.rejected_creates[m.id] = m.seq
+    saved = changefeed.checkpoint(ctx.session)
+    nested = ctx.session.begin_nested()
+    try:
+        registry.write_households(ctx.session, [new for _, _, new in prepared])
+        nested.commit()
+    except IntegrityError:
+        nested.rollback()
+        changefeed.restore(ctx.session, saved)
+        for i, m, _ in prepared:
+            results[i] = _apply_one(ctx, m)
+        return
+    for i, m, _ in prepared:
+        results[i] = _result(m, Outcome.applied, version=1, status=201)
+
+
+def _bulk_update(ctx: PushContext, run: list[tuple[int, Mutation]],
+                 results: dict[int, MutationResult]) -> None:
+    """Plain field updates of households: one locking read, one history read, one flush."""
+    session = ctx.session
+    rows = repository.lock_households(session, [m.id for _, m in run])
+    history = repository.field_history(session, "household", [m.id for _, m in run],
+                                       min(m.base_version or 0 for _, m in run))
+    entries: list[dict[str, Any]] = []
+    for i, m in run:
+        row = rows.get(m.id)
+        if row is None or row.deleted_at is not None:
+            results[i] = _apply_one(ctx, m)  # not found, or the edit-versus-delete conflict
+            continue
+        try:
+            results[i], entry = _merge_update(ctx, m, row, history.get(str(m.id), []))
+        except AppError as exc:
+            results[i] = _rejection(m, exc)
+            continue
+        if entry is not None:
+            entries.append(entry)
+    session.flush()
+    audit.write(session, entries)
+
+
+def _merge_update(ctx: PushContext, m: Mutation, row: Household,
+                  history: list[tuple[int, str | None, dict[str, Any]]]
+                  ) -> tuple[MutationResult, dict[str, Any] | None]:
+    assert m.base_version is not None
+    if not ctx.principal.covers(row.kelurahan_code):
+        raise OutOfArea("this household is outside your assigned area")
+    if m.base_version > row.version:
+        raise Rejected(422, "base_version_future", "base_version",
+                       f"base_version {m.base_version} is newer than the server's version {row.version}")
+    device, parsed = _device_values(m, row)
+    changed = {name for version, device_id, changes in history
+               if version > m.base_version and device_id != ctx.device.id for name in changes}
+    merge = _merge(ctx, m, row, row, device, changed)
+    conflicts = _conflict_rows(ctx, m, row, row, merge, flush=False)
+    entry = None
+    if merge.apply:
+        before = {k: getattr(row, k) for k in merge.apply}
+        for k in merge.apply:
+            value = parsed[k]
+            setattr(row, k, "" if k == "address" and value is None else value)
+        row.version += 1
+        row.updated_at = utcnow()
+        row.updated_by = ctx.actor.user_id
+        entry = audit.entry(actor=ctx.actor, action="update", entity_type="household",
+                            entity_id=str(row.id), household_id=row.id, version=row.version,
+                            changes=audit.diff(before, {k: getattr(row, k) for k in merge.apply}))
+        changefeed.note_household(ctx.session, row)
+    return _result(m, merge.outcome, version=row.version, merged_fields=merge.merged_fields,
+                   conflicts=conflicts), entry
 
 
 def _result(m: Mutation, outcome: Outcome, **kw: Any) -> MutationResult:
@@ -157,15 +314,20 @@ def _check_own_id(m: Mutation) -> None:
         raise Rejected(422, "id_matches", "fields.id", "fields.id differs from the mutation id")
 
 
-def _create(ctx: PushContext, m: Mutation) -> MutationResult:
+def _household_create(m: Mutation) -> HouseholdCreate:
     _check_own_id(m)
+    if m.household_id not in (None, m.id):
+        raise Rejected(422, "id_matches", "household_id", "a household's household_id is its id")
+    data: HouseholdCreate = _validate(HouseholdCreate, {**m.fields, "id": str(m.id)})
+    return data
+
+
+def _create(ctx: PushContext, m: Mutation) -> MutationResult:
     if m.entity is EntityType.household:
-        if m.household_id not in (None, m.id):
-            raise Rejected(422, "id_matches", "household_id", "a household's household_id is its id")
-        data = _validate(HouseholdCreate, {**m.fields, "id": str(m.id)})
-        household = registry.create_household(session=ctx.session, data=data, actor=ctx.actor,
-                                              principal=ctx.principal)
+        household = registry.create_household(session=ctx.session, data=_household_create(m),
+                                              actor=ctx.actor, principal=ctx.principal)
         return _result(m, Outcome.applied, version=household.version, status=201)
+    _check_own_id(m)
     if m.household_id is None:
         raise Rejected(422, "required", "household_id", "a member create needs household_id")
     data = _validate(MemberCreate, {**m.fields, "id": str(m.id)})
@@ -215,13 +377,14 @@ def _server_state(row: Household | Member) -> dict[str, Any]:
     return _jsonable({k: v for k, v in row.model_dump().items() if k not in skip})
 
 
-def _device_values(m: Mutation, row: Household | Member) -> dict[str, Any]:
-    """The device's changed fields, validated and normalised as the server stores them."""
+def _device_values(m: Mutation, row: Household | Member) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The device's changed fields, validated: (as JSON, to compare; as Python, to store)."""
     schema = HouseholdUpdate if isinstance(row, Household) else MemberUpdate
     if "version" in m.fields:
         raise Rejected(422, "extra_forbidden", "fields.version", "version is not a field: use base_version")
     parsed = _validate(schema, {**m.fields, "version": 1})
-    return _jsonable({k: getattr(parsed, k) for k in m.fields})
+    python = {k: getattr(getattr(parsed, k), "value", getattr(parsed, k)) for k in m.fields}
+    return _jsonable(python), python
 
 
 def _visit(value: Any) -> date | None:
@@ -235,48 +398,63 @@ def _visit(value: Any) -> date | None:
     return None
 
 
+def _merge(ctx: PushContext, m: Mutation, row: Household | Member, household: Household,
+           device: dict[str, Any], changed: set[str]) -> MergeResult:
+    device = {k: v for k, v in device.items() if k != "kk_change_reason"}
+    device_visit = _visit(device.get("survey_date")) or (m.recorded_at.date() if m.recorded_at else None)
+    return merge_fields(
+        entity=m.entity.value, device=device, server=_server_state(row), changed_on_server=changed,
+        policies=ctx.policies, context=MergeContext(
+            server_verified=household.verification_status == VerificationStatus.dukcapil_matched,
+            device_visit=device_visit, server_visit=household.survey_date))
+
+
 def _conflict_rows(ctx: PushContext, m: Mutation, row: Household | Member, household: Household,
-                   decisions: list[tuple[str, Any, Any, str, Resolution]]) -> list[FieldConflict]:
+                   merge: MergeResult, *, flush: bool = True) -> list[FieldConflict]:
+    """Keep both values of every same-field conflict, whatever the policy decided."""
     out = []
-    for name, server_value, device_value, policy, resolution in decisions:
-        pending = resolution is Resolution.pending_review
+    for d in merge.decisions:
+        pending = d.resolution is Resolution.pending_review
         conflict = SyncConflict(
             entity=m.entity.value, entity_id=m.id, household_id=household.id,
-            kelurahan_code=household.kelurahan_code, field=name, policy=policy,
-            base_version=m.base_version, server_version=row.version, server_value=server_value,
-            device_value=device_value, device_id=ctx.device.id, mutation_seq=m.seq,
+            kelurahan_code=household.kelurahan_code, field=d.field, policy=d.policy.value,
+            base_version=m.base_version, server_version=row.version, server_value=d.server_value,
+            device_value=d.device_value, device_id=ctx.device.id, mutation_seq=m.seq,
             submitted_by=ctx.principal.user_id, status="open" if pending else "auto_resolved",
             resolution=None if pending else
-            ("device" if resolution is Resolution.device_applied else "server"))
+            ("device" if d.resolution is Resolution.device_applied else "server"))
         ctx.session.add(conflict)
-        out.append(FieldConflict(conflict_id=conflict.id, field=name, server_value=server_value,
-                                 device_value=device_value, policy=policy, resolution=resolution))
-    ctx.session.flush()
+        out.append(FieldConflict(conflict_id=conflict.id, field=d.field, server_value=d.server_value,
+                                 device_value=d.device_value, policy=d.policy.value,
+                                 resolution=d.resolution))
+    if flush and out:
+        ctx.session.flush()
     return out
+
+
+def _review(ctx: PushContext, m: Mutation, row: Household | Member, household: Household,
+            server_value: Any, device_value: Any, message: str) -> MutationResult:
+    """A delete-versus-edit conflict: always a supervisor's decision."""
+    merge = MergeResult(decisions=[FieldDecision(field=DELETED_FIELD, server_value=server_value,
+                                                 device_value=device_value, policy=Policy.review,
+                                                 resolution=Resolution.pending_review)])
+    conflicts = _conflict_rows(ctx, m, row, household, merge)
+    return _result(m, Outcome.conflict, version=row.version, status=409, conflicts=conflicts,
+                   message=message)
 
 
 def _update(ctx: PushContext, m: Mutation) -> MutationResult:
     row, household = _current(ctx, m)
     assert m.base_version is not None
-    device = _device_values(m, row)
+    device, _ = _device_values(m, row)
     if row.deleted_at is not None:
-        conflicts = _conflict_rows(ctx, m, row, household, [
-            (DELETED_FIELD, True, device, "review", Resolution.pending_review)])
-        return _result(m, Outcome.conflict, version=row.version, status=409, conflicts=conflicts,
-                       message="edited a record that was deleted on the server: a supervisor decides")
-    reason = device.pop("kk_change_reason", None)
+        return _review(ctx, m, row, household, True, device,
+                       "edited a record that was deleted on the server: a supervisor decides")
+    reason = device.get("kk_change_reason")
     changed = repository.fields_changed_since(ctx.session, m.entity.value, m.id, m.base_version,
                                               ctx.device.id)
-    server = _server_state(row)
-    device_visit = _visit(device.get("survey_date")) or (m.recorded_at.date() if m.recorded_at else None)
-    merge = merge_fields(
-        entity=m.entity.value, device=device, server=server, changed_on_server=changed,
-        policies=ctx.policies, context=MergeContext(
-            server_verified=household.verification_status == VerificationStatus.dukcapil_matched,
-            device_visit=device_visit, server_visit=household.survey_date))
-    conflicts = _conflict_rows(ctx, m, row, household, [
-        (d.field, d.server_value, d.device_value, d.policy.value, d.resolution)
-        for d in merge.decisions])
+    merge = _merge(ctx, m, row, household, device, changed)
+    conflicts = _conflict_rows(ctx, m, row, household, merge)
     version = row.version
     if merge.apply:
         if isinstance(row, Household):
@@ -305,11 +483,8 @@ def _delete(ctx: PushContext, m: Mutation) -> MutationResult:
                                               ctx.device.id)
     if changed:
         server = _server_state(row)
-        conflicts = _conflict_rows(ctx, m, row, household, [
-            (DELETED_FIELD, {k: server.get(k) for k in sorted(changed)}, True, "review",
-             Resolution.pending_review)])
-        return _result(m, Outcome.conflict, version=row.version, status=409, conflicts=conflicts,
-                       message="deleted a record that was edited on the server: a supervisor decides")
+        return _review(ctx, m, row, household, {k: server.get(k) for k in sorted(changed)}, True,
+                       "deleted a record that was edited on the server: a supervisor decides")
     if isinstance(row, Household):
         registry.delete_household(session=ctx.session, household_id=row.id, version=None,
                                   actor=ctx.actor, principal=ctx.principal)

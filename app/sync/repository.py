@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, false, or_, select, update
+from sqlalchemy import and_, bindparam, false, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
@@ -29,15 +29,54 @@ def claim_mutation(session: Session, row: dict[str, Any]) -> bool:
     return session.execute(stmt).first() is not None  # no row back: the key was taken
 
 
-def ledger_entry(session: Session, device_id: str, seq: int) -> SyncMutation | None:
-    return session.get(SyncMutation, (device_id, seq))
+def claim_mutations(session: Session, rows: list[dict[str, Any]]) -> set[int]:
+    """``claim_mutation`` for a whole batch in one statement; returns the seqs claimed."""
+    if not rows:
+        return set()
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = (insert(_LEDGER).on_conflict_do_nothing(index_elements=["device_id", "seq"])
+            .returning(_LEDGER.c.seq))
+    return {int(seq) for seq in session.execute(stmt, rows).scalars()}
 
 
-def record_result(session: Session, device_id: str, seq: int, outcome: str,
-                  result: dict[str, Any]) -> None:
-    session.execute(update(SyncMutation).where(
-        col(SyncMutation.device_id) == device_id, col(SyncMutation.seq) == seq)
-        .values(outcome=outcome, result=result))
+def ledger_entries(session: Session, device_id: str, seqs: Iterable[int]) -> dict[int, SyncMutation]:
+    seqs = sorted(set(seqs))
+    if not seqs:
+        return {}
+    stmt = select(SyncMutation).where(col(SyncMutation.device_id) == device_id,
+                                      col(SyncMutation.seq).in_(seqs))
+    return {m.seq: m for m in session.execute(stmt).scalars()}
+
+
+def record_results(session: Session, device_id: str, results: list[tuple[int, str, dict[str, Any]]]
+                   ) -> None:
+    """Store the outcome of each claimed mutation (one executemany UPDATE)."""
+    if not results:
+        return
+    stmt = (update(_LEDGER).where(_LEDGER.c.device_id == bindparam("did"), _LEDGER.c.seq == bindparam("s"))
+            .values(outcome=bindparam("o"), result=bindparam("r")))
+    session.execute(stmt, [{"did": device_id, "s": seq, "o": outcome, "r": result}
+                           for seq, outcome, result in results])
+
+
+def lock_households(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Household]:
+    """Households by id (deleted too), row-locked in id order so two batches cannot deadlock."""
+    stmt = (select(Household).where(col(Household.id).in_(sorted(set(ids))))
+            .order_by(col(Household.id)).with_for_update())
+    return {h.id: h for h in session.execute(stmt.execution_options(populate_existing=True)).scalars()}
+
+
+def field_history(session: Session, entity: str, ids: Iterable[uuid.UUID], after_version: int
+                  ) -> dict[str, list[tuple[int, str | None, dict[str, Any]]]]:
+    """(version, device, changes) of every write after ``after_version``, per record id."""
+    stmt = select(col(AuditEntry.entity_id), col(AuditEntry.entity_version), col(AuditEntry.device_id),
+                  col(AuditEntry.changes)).where(
+        col(AuditEntry.entity_type) == entity, col(AuditEntry.entity_id).in_(sorted({str(i) for i in ids})),
+        col(AuditEntry.entity_version) > after_version)
+    out: dict[str, list[tuple[int, str | None, dict[str, Any]]]] = {}
+    for entity_id, version, device_id, changes in session.execute(stmt):
+        out.setdefault(entity_id, []).append((version, device_id, changes))
+    return out
 
 
 def rejected_create(session: Session, device_id: str, entity: str, entity_id: uuid.UUID

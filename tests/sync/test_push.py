@@ -297,3 +297,56 @@ def test_two_retries_racing_apply_once(live_app: LiveApp) -> None:
             ).scalar_one()
             == 1
         )
+
+
+def test_a_nik_taken_twice_in_one_batch_rejects_only_the_second(
+    enrol: Callable[..., Tablet], db: Session
+) -> None:
+    """The batch is written with one statement per table; when the database refuses it, the
+    registrations are redone one by one so the refusal names its mutation and field."""
+    t = enrol()
+    twin = f.member("head")
+    first, second, third = (
+        f.household(members=[dict(twin)]),
+        f.household(members=[dict(twin)]),
+        f.household(),
+    )
+    ids = [uuid.uuid4() for _ in range(3)]
+    results = t.push(
+        *(t.mutation("household", "create", i, fields) for i, fields in zip(ids, (first, second, third)))
+    )
+    assert [r["outcome"] for r in results] == ["applied", "rejected", "applied"]
+    assert (results[1]["status"], results[1]["problems"][0]["field"]) == (409, "members[0].nik")
+    assert [db.get(Household, i) is not None for i in ids] == [True, False, True]
+
+
+def test_a_seq_repeated_inside_one_batch(enrol: Callable[..., Tablet]) -> None:
+    t = enrol()
+    m = t.mutation("household", "create", uuid.uuid4(), f.household())
+    other = {**m, "id": str(uuid.uuid4())}
+    results = t.push(m, dict(m), other)
+    assert [r["outcome"] for r in results] == ["applied", "duplicate", "rejected"]
+    assert results[2]["problems"][0]["rule"] == "seq_reused"
+
+
+def test_order_is_kept_across_fast_and_one_by_one_mutations(enrol: Callable[..., Tablet]) -> None:
+    """seq order decides: an edit after a delete of the same family is a conflict, and two
+    edits of one family in one batch apply one after the other."""
+    t = enrol()
+    kept, gone = uuid.uuid4(), uuid.uuid4()
+    t.push(
+        t.mutation("household", "create", kept, f.household()),
+        t.mutation("household", "create", gone, f.household()),
+    )
+    results = t.push(
+        t.mutation("household", "update", kept, {"asset_tv": True}, base_version=1),
+        t.mutation("household", "update", kept, {"asset_ac": True}, base_version=1),
+        t.mutation("household", "delete", gone, base_version=1),
+        t.mutation("household", "update", gone, {"asset_tv": True}, base_version=1),
+    )
+    assert [(r["outcome"], r["version"]) for r in results] == [
+        ("applied", 2),
+        ("applied", 3),
+        ("applied", 2),
+        ("conflict", 2),
+    ]
