@@ -18,7 +18,6 @@ from its beginning (repeating a page is harmless: changes are idempotent upserts
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from sqlmodel import Session, select
@@ -111,10 +110,11 @@ def _changes(session: Session, rows: list[SyncChange], principal: Principal,
     households = repository.households_by_id(
         session, {r.entity_id for r in live if r.entity == "household"})
     members = repository.members_by_id(session, {r.entity_id for r in live if r.entity == "member"})
+    live_keys = {(r.entity, r.entity_id, r.kelurahan_code) for r in live}
     out = []
     for r in rows:
         record: Household | Member | None = None
-        if r in live:
+        if (r.entity, r.entity_id, r.kelurahan_code) in live_keys:
             record = (households if r.entity == "household" else members).get(r.entity_id)
         base = {"entity": EntityType(r.entity), "id": r.entity_id, "household_id": r.household_id,
                 "kelurahan_code": r.kelurahan_code}
@@ -132,7 +132,10 @@ def _changes(session: Session, rows: list[SyncChange], principal: Principal,
     return out
 
 
-def etag(response: PullResponse) -> str:
-    body = json.dumps(response.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
-
+def etag(response: PullResponse, principal: Principal) -> str:
+    """Fixed by what the page holds: each change's kind, record and version (a version
+    fixes a record's content), the next cursor, and whether identifiers are masked."""
+    digest = hashlib.sha256(f"{response.cursor}|{int(principal.full_identifiers)}".encode())
+    for c in response.changes:
+        digest.update(f"|{c.kind.value}{c.entity.value}{c.id}{c.version}{c.kelurahan_code}".encode())
+    return '"' + digest.hexdigest()[:32] + '"'

@@ -177,7 +177,7 @@ def pull(session: SessionDep, settings: SettingsDep, principal: DevicePrincipal,
     size = min(limit or settings.sync_max_page, settings.sync_max_page)
     page = pull_service.pull(session, principal=principal, cursor=cursor, limit=size,
                              key=settings.cursor_key)
-    tag = pull_service.etag(page)
+    tag = pull_service.etag(page, principal)
     if if_none_match is not None and if_none_match.strip() == tag:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
     response.headers["ETag"] = tag
