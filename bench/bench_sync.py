@@ -20,10 +20,11 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import platform
 import socket
+import subprocess
 import sys
-import threading
 import time
 import uuid
 from datetime import datetime
@@ -35,21 +36,19 @@ if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
 import httpx  # noqa: E402
-import uvicorn  # noqa: E402
-from sqlalchemy import bindparam  # noqa: E402
+from sqlalchemy import Engine, bindparam  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from app.auth.models import User  # noqa: E402
 from app.auth.security import create_access_token, hash_password  # noqa: E402
 from app.config import Environment, Settings  # noqa: E402
-from app.db import build_engine  # noqa: E402
-from app.main import create_app  # noqa: E402
-from app.registry.models import Household  # noqa: E402
+from app.db import build_engine, utcnow  # noqa: E402
+from app.registry.models import Household, Member  # noqa: E402
 from bench.bench_registry import (  # noqa: E402
     DEFAULT_PG_URL,
     Databases,
     Report,
-    bench_baseline,
+    baseline_rows,
     console,
     families,
     git_revision,
@@ -62,37 +61,40 @@ PUSH_HEADERS = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
 
 
 class Server:
-    """The real app under uvicorn in a thread, on a free loopback port."""
+    """The real app under uvicorn in its own process (as in production: the client's CPU
+    and GIL are not the server's), on a free loopback port."""
 
     def __init__(self, url: str) -> None:
-        settings = Settings(
-            environment=Environment.test,
-            database_url=url,
-            log_json=False,
-            log_level="WARNING",
-            secret_key="bench-secret-" + "x" * 32,
-            max_body_bytes=16 * 1024 * 1024,
-        )
-        self.settings = settings
-        self.engine = build_engine(url, pool_size=5)
-        app = create_app(settings, engine=self.engine)
+        self.env = {**os.environ, "SIGAP_ENVIRONMENT": "test", "SIGAP_DATABASE_URL": url,
+                    "SIGAP_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+                    "SIGAP_SECRET_KEY": "bench-secret-" + "x" * 32,
+                    "SIGAP_MAX_BODY_BYTES": str(16 * 1024 * 1024)}
+        self.settings = Settings(environment=Environment.test, database_url=url,
+                                 secret_key=self.env["SIGAP_SECRET_KEY"])
+        self.engine = build_engine(url)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Server:
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.02)
-        return self
+        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "uvicorn", "app.asgi:app", "--host", "127.0.0.1", "--port",
+             str(self.port), "--log-level", "warning", "--no-access-log"],
+            cwd=PROJECT_ROOT, env=self.env)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("uvicorn did not start")
 
     def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
         self.engine.dispose()
 
     @property
@@ -128,6 +130,21 @@ def _push(
     return elapsed, r.json()["results"]
 
 
+def _plain_insert(engine: Engine, chunk: list[dict[str, Any]]) -> float:
+    """Seconds to INSERT the chunk's household and member rows with executemany, one transaction."""
+    now = utcnow()
+    households, members = [], []
+    for d in chunk:
+        hh, ms = baseline_rows(d, now)
+        households.append(hh)
+        members += ms
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        conn.execute(Household.__table__.insert(), households)  # type: ignore[attr-defined]
+        conn.execute(Member.__table__.insert(), members)  # type: ignore[attr-defined]
+    return time.perf_counter() - t0
+
+
 def run_engine(kind: str, args: argparse.Namespace, report: Report) -> None:
     dbs = Databases(kind, args.pg_url)
     reason = dbs.check()
@@ -143,80 +160,47 @@ def run_engine(kind: str, args: argparse.Namespace, report: Report) -> None:
             a = _admin_device(srv, client, "bench-device-a")
             b = _admin_device(srv, client, "bench-device-b")
             seq = iter(range(1, 10**9))
-            # creates
-            create_s = 0.0
+            # creates, each batch followed by the plain INSERT of the same rows into the baseline
+            # database (interleaved, so that machine noise hits both sides alike)
+            baseline = build_engine(dbs.new("baseline"))
+            create_s = plain_s = 0.0
             with progress_bar() as bar:
                 task = bar.add_task(f"{kind} push creates", total=n)
                 for start in range(0, n, BATCH):
-                    chunk = data[start : start + BATCH]
-                    muts = [
-                        {
-                            "seq": next(seq),
-                            "entity": "household",
-                            "op": "create",
-                            "id": d["id"],
-                            "fields": {k: v for k, v in d.items() if k != "id"},
-                        }
-                        for d in chunk
-                    ]
+                    chunk = data[start:start + BATCH]
+                    muts = [{"seq": next(seq), "entity": "household", "op": "create", "id": d["id"],
+                             "fields": {k: v for k, v in d.items() if k != "id"}} for d in chunk]
                     s, results = _push(client, a, muts)
                     create_s += s
                     bad = [r for r in results if r["outcome"] != "applied"]
                     if bad:
                         raise RuntimeError(f"create not applied: {bad[0]}")
+                    plain_s += _plain_insert(baseline, chunk)
                     bar.update(task, advance=len(chunk))
-            rows, base_s = bench_baseline(dbs.new("baseline"), n, args.seed, BATCH, 1000)
-            report.add(
-                kind,
-                n,
-                "push creates (500/batch, ~4 members each)",
-                n / create_s,
-                "mutations/s",
-                f"{(n + members) / create_s:,.0f} rows/s; x{create_s / base_s:.1f} the plain "
-                f"executemany ({rows / base_s:,.0f} rows/s)",
-            )
-            # updates: two observation fields per household
+            report.add(kind, n, "push creates (500/batch, ~4 members each)", n / create_s, "mutations/s",
+                       f"{(n + members) / create_s:,.0f} household+member rows/s; x{create_s / plain_s:.1f} "
+                       f"the plain executemany of those rows ({(n + members) / plain_s:,.0f} rows/s)")
+            # updates: two observation fields per household, each batch followed by the plain UPDATE
             ids = [d["id"] for d in data]
-            update_s = 0.0
+            table = Household.__table__  # type: ignore[attr-defined]
+            stmt = (table.update().where(table.c.id == bindparam("hid"))
+                    .values(asset_tv=True, livestock_poultry=7))
+            update_s = plain_update_s = 0.0
             for start in range(0, n, BATCH):
-                muts = [
-                    {
-                        "seq": next(seq),
-                        "entity": "household",
-                        "op": "update",
-                        "id": i,
-                        "base_version": 1,
-                        "fields": {"asset_tv": True, "livestock_poultry": 7},
-                    }
-                    for i in ids[start : start + BATCH]
-                ]
+                batch_ids = ids[start:start + BATCH]
+                muts = [{"seq": next(seq), "entity": "household", "op": "update", "id": i, "base_version": 1,
+                         "fields": {"asset_tv": True, "livestock_poultry": 7}} for i in batch_ids]
                 s, results = _push(client, a, muts)
                 update_s += s
                 if any(r["outcome"] != "applied" for r in results):
                     raise RuntimeError("update not applied")
-            plain = build_engine(url)
-            try:
-                table = Household.__table__  # type: ignore[attr-defined]
-                stmt = (
-                    table.update()
-                    .where(table.c.id == bindparam("hid"))
-                    .values(asset_tv=False, livestock_poultry=8)
-                )
                 t0 = time.perf_counter()
-                with plain.begin() as conn:
-                    for start in range(0, n, 1000):
-                        conn.execute(stmt, [{"hid": uuid.UUID(i)} for i in ids[start : start + 1000]])
-                plain_update_s = time.perf_counter() - t0
-            finally:
-                plain.dispose()
-            report.add(
-                kind,
-                n,
-                "push updates (500/batch, 2 fields)",
-                n / update_s,
-                "mutations/s",
-                f"x{update_s / plain_update_s:.1f} the plain executemany UPDATE",
-            )
+                with baseline.begin() as conn:
+                    conn.execute(stmt, [{"hid": uuid.UUID(i)} for i in batch_ids])
+                plain_update_s += time.perf_counter() - t0
+            baseline.dispose()
+            report.add(kind, n, "push updates (500/batch, 2 fields)", n / update_s, "mutations/s",
+                       f"x{update_s / plain_update_s:.1f} the plain executemany UPDATE")
             # conflicts: device b changes the address of every 5th household first (version 2 -> 3)
             subset = ids[: min(n, BATCH)]
             b_muts = [

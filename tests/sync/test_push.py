@@ -313,7 +313,10 @@ def test_a_nik_taken_twice_in_one_batch_rejects_only_the_second(
     )
     ids = [uuid.uuid4() for _ in range(3)]
     results = t.push(
-        *(t.mutation("household", "create", i, fields) for i, fields in zip(ids, (first, second, third)))
+        *(
+            t.mutation("household", "create", i, fields)
+            for i, fields in zip(ids, (first, second, third), strict=True)
+        )
     )
     assert [r["outcome"] for r in results] == ["applied", "rejected", "applied"]
     assert (results[1]["status"], results[1]["problems"][0]["field"]) == (409, "members[0].nik")
