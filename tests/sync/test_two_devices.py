@@ -9,7 +9,10 @@ queue; replaying a push changes nothing.
 from __future__ import annotations
 
 import gzip
+import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -188,3 +191,32 @@ def test_replaying_every_push_changes_nothing(tmp_path: Path, server: str, live_
 def _user_token(server: str) -> str:
     r = httpx.post(f"{server}/auth/token", data={"username": "enum.a", "password": PASSWORD})
     return str(r.json()["access_token"])
+
+
+def test_the_sigap_device_command_against_a_real_server(
+    tmp_path: Path, server: str, live_app: LiveApp
+) -> None:
+    """What a field team does by hand: enrol, record a family offline, sync, check status."""
+    store = tmp_path / "cli.db"
+    family = tmp_path / "family.json"
+    family.write_text(json.dumps(f.household()))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "sync_protocol.cli", "--store", str(store), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"SIGAP_DEVICE_PASSWORD": PASSWORD, "PATH": "/usr/bin:/bin"},
+        )
+
+    enrolled = run("enrol", "--server", server, "--username", "enum.a", "--device-id", "tablet-cli-0001")
+    assert enrolled.returncode == 0, enrolled.stdout + enrolled.stderr
+    created = run("create", str(family))
+    assert created.returncode == 0, created.stdout + created.stderr
+    synced = run("sync")
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    with Session(live_app.engine) as s:
+        assert s.execute(select(func.count()).select_from(Household)).scalar_one() == 1
+    status = run("status")
+    assert status.returncode == 0 and "tablet-cli-0001" in status.stdout, status.stdout
