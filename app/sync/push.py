@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -372,9 +373,10 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _server_state(row: Household | Member) -> dict[str, Any]:
+def _server_state(row: Household | Member, names: Iterable[str]) -> dict[str, Any]:
+    """The server's current values of these fields, as JSON (only what the merge compares)."""
     skip = HOUSEHOLD_SYSTEM_FIELDS if isinstance(row, Household) else MEMBER_SYSTEM_FIELDS
-    return _jsonable({k: v for k, v in row.model_dump().items() if k not in skip})
+    return _jsonable({k: getattr(row, k) for k in names if k not in skip})
 
 
 def _device_values(m: Mutation, row: Household | Member) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -403,7 +405,7 @@ def _merge(ctx: PushContext, m: Mutation, row: Household | Member, household: Ho
     device = {k: v for k, v in device.items() if k != "kk_change_reason"}
     device_visit = _visit(device.get("survey_date")) or (m.recorded_at.date() if m.recorded_at else None)
     return merge_fields(
-        entity=m.entity.value, device=device, server=_server_state(row), changed_on_server=changed,
+        entity=m.entity.value, device=device, server=_server_state(row, device), changed_on_server=changed,
         policies=ctx.policies, context=MergeContext(
             server_verified=household.verification_status == VerificationStatus.dukcapil_matched,
             device_visit=device_visit, server_visit=household.survey_date))
@@ -482,7 +484,7 @@ def _delete(ctx: PushContext, m: Mutation) -> MutationResult:
     changed = repository.fields_changed_since(ctx.session, m.entity.value, m.id, m.base_version,
                                               ctx.device.id)
     if changed:
-        server = _server_state(row)
+        server = _server_state(row, changed)
         return _review(ctx, m, row, household, {k: server.get(k) for k in sorted(changed)}, True,
                        "deleted a record that was edited on the server: a supervisor decides")
     if isinstance(row, Household):
