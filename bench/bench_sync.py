@@ -25,6 +25,7 @@ import platform
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import datetime
@@ -64,7 +65,8 @@ class Server:
     """The real app under uvicorn in its own process (as in production: the client's CPU
     and GIL are not the server's), on a free loopback port."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, workers: int = 1) -> None:
+        self.workers = workers
         self.env = {**os.environ, "SIGAP_ENVIRONMENT": "test", "SIGAP_DATABASE_URL": url,
                     "SIGAP_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
                     "SIGAP_SECRET_KEY": "bench-secret-" + "x" * 32,
@@ -80,7 +82,7 @@ class Server:
     def __enter__(self) -> Server:
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "uvicorn", "app.asgi:app", "--host", "127.0.0.1", "--port",
-             str(self.port), "--log-level", "warning", "--no-access-log"],
+             str(self.port), "--log-level", "warning", "--no-access-log", "--workers", str(self.workers)],
             cwd=PROJECT_ROOT, env=self.env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -143,6 +145,47 @@ def _plain_insert(engine: Engine, chunk: list[dict[str, Any]]) -> float:
         conn.execute(Household.__table__.insert(), households)  # type: ignore[attr-defined]
         conn.execute(Member.__table__.insert(), members)  # type: ignore[attr-defined]
     return time.perf_counter() - t0
+
+
+def _concurrent_updates(url: str, ids: list[str], devices: int) -> float:
+    """Aggregate updates/s with ``devices`` tablets pushing at once, each its own families."""
+    share = len(ids) // devices
+    errors: list[BaseException] = []
+    with Server(url, workers=2) as srv, httpx.Client(base_url=srv.base, timeout=600) as client:
+        heads = [_admin_device(srv, client, f"bench-fleet-{k:04d}") for k in range(devices)]
+        versions = {i: _version(srv, i) for i in ids[:share * devices]}
+
+        def work(k: int) -> None:
+            try:
+                with httpx.Client(base_url=srv.base, timeout=600) as own:
+                    mine = ids[k * share:(k + 1) * share]
+                    for start in range(0, len(mine), BATCH):
+                        muts = [{"seq": 10**6 + start + j, "entity": "household", "op": "update", "id": i,
+                                 "base_version": versions[i], "fields": {"asset_lpg_5_5kg": True}}
+                                for j, i in enumerate(mine[start:start + BATCH])]
+                        _, results = _push(own, heads[k], muts)
+                        if any(r["outcome"] != "applied" for r in results):
+                            raise RuntimeError("concurrent update not applied")
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(devices)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - t0
+    if errors:
+        raise errors[0]
+    return share * devices / elapsed
+
+
+def _version(srv: Server, household_id: str) -> int:
+    with Session(srv.engine) as s:
+        h = s.get(Household, uuid.UUID(household_id))
+        assert h is not None
+        return h.version
 
 
 def run_engine(kind: str, args: argparse.Namespace, report: Report) -> None:
@@ -237,6 +280,9 @@ def run_engine(kind: str, args: argparse.Namespace, report: Report) -> None:
                 "mutations/s",
                 f"{outcomes.count('conflict')} conflict, {outcomes.count('applied')} applied",
             )
+            # several tablets at once, against two uvicorn workers (what a server really sees)
+            report.add(kind, n, f"push updates, {args.devices} devices at once, 2 workers",
+                       _concurrent_updates(url, ids, args.devices), "mutations/s", "aggregate")
             # pull: initial sync of everything, gzip bytes on the wire
             c = _admin_device(srv, client, "bench-device-c")
             wire = 0
@@ -271,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--households", type=int, default=4000)
     parser.add_argument("--engines", default="sqlite,postgresql")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--devices", type=int, default=2, help="tablets pushing at once (2)")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     args = parser.parse_args(argv)
     console.print(
