@@ -199,6 +199,25 @@ def delete(ctx: typer.Context, entity: Annotated[str, typer.Argument(help="house
     out.print(f"Penghapusan dicatat (seq {seq}).")
 
 
+_PHOTO_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
+                ".pdf": "application/pdf"}
+
+
+@app.command()
+def photo(ctx: typer.Context, household_id: str,
+          file: Annotated[Path, typer.Argument(help="JPEG/PNG/WebP photo or PDF consent form", exists=True,
+                                               dir_okay=False)],
+          kind: Annotated[str, typer.Option(help="house_photo or consent_form")] = "house_photo") -> None:
+    """Upload a house photo or consent form now (tus, resumes after drops) and link it at the next sync."""
+    content_type = _PHOTO_TYPES.get(file.suffix.lower())
+    if content_type is None:
+        raise typer.BadParameter(f"jenis berkas tidak dikenal: {file.suffix} (jpg, png, webp, pdf)")
+    with _client(ctx) as client:
+        digest = client.upload_media(file, kind=kind, content_type=content_type)
+        client.attach_media(household_id, digest, kind)
+    out.print(f"Berkas terkirim (sha256 {digest[:12]}…); tautan ke keluarga dikirim saat sinkron.")
+
+
 @app.command()
 def sync(ctx: typer.Context) -> None:
     """Send pending changes, then receive the server's changes."""

@@ -15,7 +15,9 @@ exponential backoff and full jitter; other errors raise at once.
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
 import random
 import time
 import uuid
@@ -409,6 +411,57 @@ class DeviceClient:
                 progress(SyncEvent("pull", report.upserts + report.tombstones, None))
             if not page.has_more:
                 return
+
+    # --- media (tus 1.0) -------------------------------------------------------------------
+
+    def upload_media(self, path: str | Path, *, kind: str, content_type: str,
+                     chunk_size: int = 256 * 1024) -> str:
+        """Upload a file with tus 1.0, resuming after drops from the server's offset.
+
+        Returns the file's SHA-256, to attach with ``attach_media``.  A dropped PATCH is
+        followed by HEAD (where the server's bytes end) and the upload goes on from there.
+        """
+        enrolment = self.store.meta().enrolment
+        if enrolment is None:
+            raise NotEnrolled("perangkat belum terdaftar: jalankan enrol")
+        data = Path(path).read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        http = self._client(enrolment.server_url)
+        tus = {"Authorization": f"Bearer {enrolment.device_token}", "Tus-Resumable": "1.0.0"}
+        meta = {"sha256": digest, "kind": kind, "content_type": content_type, "filename": Path(path).name}
+        encoded = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in meta.items())
+        created = self._send(http, "POST", "/sync/v1/media", headers={
+            **tus, "Upload-Length": str(len(data)), "Upload-Metadata": encoded})
+        self._check(created)
+        location = created.headers["Location"]
+        chunk_size = min(chunk_size, int(created.headers.get("Sigap-Max-Chunk-Size", chunk_size)))
+        offset = 0
+        while offset < len(data):
+            try:
+                response = http.patch(location, content=data[offset:offset + chunk_size], headers={
+                    **tus, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"})
+            except RETRY_EXCEPTIONS:
+                self._retries += 1
+                self._sleep(self.retry.delay(0, self._rand()))
+                head = self._send(http, "HEAD", location, headers=tus)
+                self._check(head)
+                offset = int(head.headers["Upload-Offset"])
+                continue
+            if response.status_code in (204, 409):  # 409: the server says where its bytes end
+                offset = int(response.headers["Upload-Offset"])
+                continue
+            if response.status_code in RETRY_STATUSES or response.status_code == 423:
+                self._retries += 1
+                self._sleep(self.retry.delay(0, self._rand()))
+                continue
+            self._check(response)
+            raise ProtocolViolation(f"PATCH {location}: unexpected status {response.status_code}")
+        return digest
+
+    def attach_media(self, household_id: str | uuid.UUID, sha256: str, kind: str) -> str:
+        """Queue the link of an uploaded file to a household (sent with the next sync)."""
+        link, _ = self.store.attach_media(household_id, sha256, kind, recorded_at=_now())
+        return link
 
     # --- HTTP -------------------------------------------------------------------------------
 

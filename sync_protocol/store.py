@@ -32,6 +32,7 @@ from sync_protocol.messages import Change, ChangeKind, MutationResult, Outcome, 
 
 SCHEMA_VERSION = 1
 ENTITIES = ("household", "member")
+MEDIA_KINDS = ("house_photo", "consent_form")
 _RESERVED_FIELDS = frozenset({"id", "version", "household_id"})
 
 _SCHEMA = """
@@ -423,6 +424,24 @@ class Store:
             self._rebuild(conn, entity, rid)
         return seq
 
+    def attach_media(self, household_id: str | uuid.UUID, sha256: str, kind: str, *,
+                     recorded_at: str) -> tuple[str, int]:
+        """Record that an uploaded file belongs to a household; returns (link id, seq)."""
+        hid = _uuid(household_id, "household id")
+        if not (isinstance(sha256, str) and len(sha256) == 64
+                and all(c in "0123456789abcdef" for c in sha256)):
+            raise LocalEditError("sha256: harus 64 karakter heksadesimal huruf kecil")
+        if kind not in MEDIA_KINDS:
+            raise LocalEditError(f"kind harus salah satu dari: {', '.join(MEDIA_KINDS)}")
+        link = str(uuid.uuid4())
+        with self.transaction() as conn:
+            household = self._row(conn, "household", hid)
+            if household is None or household["data"] is None:
+                raise LocalEditError(f"household {hid} tidak ada di perangkat")
+            seq = self._enqueue(conn, "media", link, "create", None, hid,
+                                {"sha256": sha256, "kind": kind}, recorded_at, [])
+        return link, seq
+
     # --- outbox -----------------------------------------------------------------------------
 
     def pending(self, *, after: int = 0, limit: int = 500) -> list[PendingMutation]:
@@ -460,8 +479,8 @@ class Store:
                     outcome = result.original_outcome or Outcome.merged
                 for ref in conn.execute("SELECT entity, id FROM outbox_refs WHERE seq = ?", (result.seq,)):
                     touched[(ref["entity"], ref["id"])] = None
-                if outcome is not Outcome.rejected:
-                    self._fold(conn, mutation, result, outcome)
+                if outcome is not Outcome.rejected and mutation.entity != "media":
+                    self._fold(conn, mutation, result, outcome)  # media links have no replica row
                 if outcome in (Outcome.rejected, Outcome.conflict):
                     details = ([p.model_dump(mode="json") for p in result.problems]
                                if outcome is Outcome.rejected

@@ -127,7 +127,7 @@ class LiveApp:
 @pytest.fixture
 def live_app(db_kind: str, tmp_path: Path) -> Iterator[LiveApp]:
     with reference_database(db_kind, tmp_path, pool_size=10) as eng:
-        settings = settings_for(eng.url.render_as_string(hide_password=False))
+        settings = settings_for(eng.url.render_as_string(hide_password=False), media_dir=tmp_path / "media")
         with Session(eng) as s:
             user = User(username="root", password_hash=password_hash(), role="admin")
             s.add(user)

@@ -28,6 +28,7 @@ from sqlmodel import Session
 from app.audit.models import AuditEntry
 from app.auth import repository as auth_repository
 from app.auth.models import User
+from app.media.models import MediaLink
 from app.registry.models import Household, Member
 from app.sync.models import SyncConflict
 from sync_protocol.client import DeviceClient
@@ -214,9 +215,37 @@ def test_the_sigap_device_command_against_a_real_server(
     assert enrolled.returncode == 0, enrolled.stdout + enrolled.stderr
     created = run("create", str(family))
     assert created.returncode == 0, created.stdout + created.stderr
+    household_id = created.stdout.split("Keluarga dicatat: ")[1].split()[0]
+    picture = tmp_path / "rumah.jpg"
+    picture.write_bytes(b"\xff\xd8\xff" + bytes(range(256)) * 40)
+    uploaded = run("photo", household_id, str(picture))
+    assert uploaded.returncode == 0, uploaded.stdout + uploaded.stderr
     synced = run("sync")
     assert synced.returncode == 0, synced.stdout + synced.stderr
     with Session(live_app.engine) as s:
         assert s.execute(select(func.count()).select_from(Household)).scalar_one() == 1
+        assert s.execute(select(func.count()).select_from(MediaLink)).scalar_one() == 1
     status = run("status")
     assert status.returncode == 0 and "tablet-cli-0001" in status.stdout, status.stdout
+
+
+def test_a_photo_travels_through_the_reference_client(tmp_path: Path, server: str, live_app: LiveApp) -> None:
+    """tus upload from the client (in chunks), then the link rides the next sync."""
+    device = _device(tmp_path, server, "a")
+    try:
+        hid = device.create_household(f.household())
+        photo = tmp_path / "rumah.jpg"
+        photo.write_bytes(b"\xff\xd8\xff" + bytes(range(256)) * 1200)  # ~300 KiB
+        digest = device.upload_media(
+            photo, kind="house_photo", content_type="image/jpeg", chunk_size=64 * 1024
+        )
+        device.attach_media(hid, digest, "house_photo")
+        report = device.sync()
+        assert report.outcomes == {"applied": 2} and device.status().pending == 0
+    finally:
+        device.close()
+    r = httpx.post(f"{server}/auth/token", data={"username": "enum.a", "password": PASSWORD})
+    headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    listed = httpx.get(f"{server}/media", params={"household_id": str(hid)}, headers=headers).json()
+    assert [x["sha256"] for x in listed["data"]] == [digest]
+    assert httpx.get(f"{server}/media/{digest}", headers=headers).content == photo.read_bytes()
