@@ -1,4 +1,4 @@
-"""The ``sigap`` command line: serve, migrate, seed, users, openapi."""
+"""The ``sigap`` command line: serve, migrate, seed, users, openapi, netsim."""
 
 from __future__ import annotations
 
@@ -156,6 +156,81 @@ def openapi(check: Annotated[bool, typer.Option(help="fail if the file is out of
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     console.print(f"wrote {path}")
+
+
+@cli.command()
+def netsim(
+    profile: Annotated[str | None, typer.Option(help="link profile: hiri, moti, kota (see --list)")] = None,
+    listen: Annotated[str, typer.Option(help="HOST:PORT the tablets connect to")] = "127.0.0.1:8001",
+    upstream: Annotated[str, typer.Option(help="HOST:PORT of the Sigap server")] = "127.0.0.1:8000",
+    seed: Annotated[int | None, typer.Option(help="replay the faults of an earlier run")] = None,
+    time_scale: Annotated[float, typer.Option(
+        help="divide every duration by X and multiply bandwidth by X")] = 1.0,
+    list_profiles: Annotated[bool, typer.Option("--list", help="list the profiles and exit")] = False,
+    profiles_file: Annotated[Path | None, typer.Option(help="default: seed_data/netsim_profiles.toml")
+                             ] = None,
+) -> None:
+    """Proxy TCP through a simulated island link (latency, bandwidth, resets, outages); Ctrl-C stops."""
+    import logging
+
+    from rich.logging import RichHandler
+
+    from app.netsim import DEFAULT_PROFILES_FILE, NetSim, ProfileError, load_profiles
+
+    try:
+        profiles = load_profiles(profiles_file or DEFAULT_PROFILES_FILE)
+    except ProfileError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    if list_profiles:
+        table = Table(title="netsim profiles (docs/connectivity.md)")
+        for col_name in ("profile", "description", "one-way latency", "down / up kbit/s", "outages"):
+            table.add_column(col_name)
+        for prof in profiles.values():
+            table.add_row(prof.name, prof.description, f"{prof.latency_ms:g} +- {prof.jitter_ms:g} ms",
+                          f"{prof.downlink_kbit_s:g} / {prof.uplink_kbit_s:g}",
+                          "yes" if prof.has_outages else "no")
+        Console().print(table)
+        return
+    if profile is None or profile not in profiles:
+        console.print(f"[red]--profile: choose one of {', '.join(profiles)} (got {profile!r})[/]")
+        raise typer.Exit(2)
+    if not time_scale > 0:
+        console.print(f"[red]--time-scale must be > 0 (got {time_scale})[/]")
+        raise typer.Exit(2)
+    sim = NetSim(profiles[profile], listen=_host_port(listen, "--listen"),
+                 upstream=_host_port(upstream, "--upstream"), seed=seed, time_scale=time_scale)
+    table = Table(title=f"{profile}: {sim.profile.description}", show_header=False)
+    for label, value in sim.profile.summary():
+        table.add_row(label, value)
+    console.print(table)
+    for paragraph in sim.profile.sources.split("\n\n"):
+        console.print(" ".join(paragraph.split()), style="dim", highlight=False)
+    console.print(f"seed {sim.seed} (replay this run with --seed {sim.seed})")
+    handler = RichHandler(console=console, show_path=False)
+    logging.getLogger("app.netsim").addHandler(handler)
+    logging.getLogger("app.netsim").setLevel(logging.INFO)
+    try:
+        sim.run(on_ready=lambda port: console.print(
+            f"listening on {sim.listen[0]}:{port} -> {upstream}  (Ctrl-C to stop)"))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        console.print(f"[red]cannot listen on {listen}: {exc}[/]")
+        raise typer.Exit(1) from None
+    finally:
+        logging.getLogger("app.netsim").removeHandler(handler)
+    stats = Table(title=f"{profile}, seed {sim.seed}", show_header=False)
+    for key, count in sim.stats().as_dict().items():
+        stats.add_row(key, f"{count:.1f}" if isinstance(count, float) else str(count))
+    console.print(stats)
+
+
+def _host_port(value: str, option: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise typer.BadParameter(f"expected HOST:PORT (got {value!r})", param_hint=option)
+    return host, int(port)
 
 
 def render_openapi(app: object) -> str:
