@@ -196,6 +196,7 @@ class Fleet:
         self.server = ServerProcess(database_url)
         self.devices: list[Device] = []
         self.sms_households: list[str] = []
+        self.registered: dict[str, int] = {}  # household id -> members it was registered with
         self.retry = RetryPolicy(base=0.05, factor=2.0, cap=1.0, max_attempts=1_000,
                                  deadline=deadline)
 
@@ -224,6 +225,7 @@ class Fleet:
                 h = registry.create_household(session=s, data=HouseholdCreate.model_validate(data),
                                               actor=sms, principal=city)
                 self.sms_households.append(str(h.id))
+                self.registered[str(h.id)] = len(data["members"])
             s.commit()
 
     def _enrol(self) -> None:
@@ -297,7 +299,8 @@ class Fleet:
             for m in data["members"]:
                 m.pop("id", None)
             with device.client() as client:
-                client.create_household(data)
+                hid = client.create_household(data)
+            self.registered[str(hid)] = len(data["members"])
 
     def _visit(self, pair: tuple[Device, Device], kel_index: int) -> None:
         """Two enumerators of one kelurahan visit the same families, offline."""
@@ -365,7 +368,7 @@ class Fleet:
             self._good_link()
             for _ in range(2):                      # a last round so every device sees the rest
                 self._sync_all(kill_during=False)
-            return self._report(started)
+            return self.check(started)
         finally:
             for d in self.devices:
                 d.proxy.stop()
@@ -384,7 +387,9 @@ class Fleet:
             d.proxy.start()
 
     # -- invariants ------------------------------------------------------------------------------
-    def _report(self, started: float) -> FleetReport:
+    def check(self, started: float | None = None) -> FleetReport:
+        """Count the invariants now (run() calls it after the final sync)."""
+        started = time.monotonic() if started is None else started
         with Session(self.engine) as s:
             ledger = s.execute(select(SyncMutation)).scalars().all()
             households = {str(h.id): h for h in s.execute(select(Household)).scalars()}
@@ -396,10 +401,13 @@ class Fleet:
         lost = sum(1 for m in acknowledged if m.outcome in ("applied", "merged")
                    and m.entity in ("household", "member")
                    and str(m.entity_id) not in (households if m.entity == "household" else members))
-        created = {str(m.entity_id) for m in acknowledged
-                   if m.entity == "household" and m.result.get("status") == 201}
-        # every household on the server is one registration: a tablet's (once) or an SMS one
-        duplicates = len(households) - len(created | set(self.sms_households))
+        # every household on the server is one registration: a tablet's (once) or an SMS one;
+        # and holds the members it was registered with, each once (no member added by a retry)
+        duplicates = len(set(households) - set(self.registered))
+        per_household: dict[str, int] = {}
+        for m in members.values():
+            per_household[str(m.household_id)] = per_household.get(str(m.household_id), 0) + 1
+        duplicates += sum(max(0, per_household.get(hid, 0) - n) for hid, n in self.registered.items())
         diverged = [name for name in (self._diverged(d, households, members, scopes[d.username])
                                       for d in self.devices) if name]
         pending = {d.name: _pending(d) for d in self.devices}

@@ -39,6 +39,12 @@ class Profile:
     reset_up_after_bytes: tuple[int, int] = (1, 1)
     reset_down_probability: float = 0.0  # mid-response (server -> client)
     reset_down_after_bytes: tuple[int, int] = (1, 1)
+    # Long transfers: a connection that got past its first draw gets another draw, with the
+    # same probability, after every window of this many bytes (None: one draw only).  A
+    # keep-alive connection carrying a day's photos then meets drops in proportion to the
+    # bytes it carries, as a radio link does.
+    reset_up_every_bytes: tuple[int, int] | None = None
+    reset_down_every_bytes: tuple[int, int] | None = None
     # Stalls: a Poisson process per direction; during a stall the direction moves nothing.
     stall_rate_per_s: float = 0.0
     stall_ms: tuple[float, float] = (0.0, 0.0)
@@ -197,6 +203,10 @@ def parse_profile(name: str, table: dict[str, Any], *, where: str = "profiles") 
             kwargs[bytes_key] = (int(low), int(high))
         elif kwargs[prob_key] > 0:
             raise fail(bytes_key, f"missing (required when {prob_key} > 0)")
+        every_key = f"reset_{direction}_every_bytes"
+        if every_key in table:
+            low, high = pair(every_key, integer=True, positive=True)
+            kwargs[every_key] = (int(low), int(high))
     if "stall_ms" in table:
         kwargs["stall_ms"] = pair("stall_ms")
     elif kwargs["stall_rate_per_s"] > 0:

@@ -132,8 +132,10 @@ class _Connection:
             writer.transport.set_write_buffer_limits(high=0)
         p = sim.profile
         self.pumps = (
-            _Pump(self, "up", client[0], server[1], p.uplink_bytes_per_s, plan.reset_up_after),
-            _Pump(self, "down", server[0], client[1], p.downlink_bytes_per_s, plan.reset_down_after))
+            _Pump(self, "up", client[0], server[1], p.uplink_bytes_per_s, plan.reset_up_after,
+                  p.reset_up_probability, p.reset_up_after_bytes, p.reset_up_every_bytes),
+            _Pump(self, "down", server[0], client[1], p.downlink_bytes_per_s, plan.reset_down_after,
+                  p.reset_down_probability, p.reset_down_after_bytes, p.reset_down_every_bytes))
         self.tasks: list[asyncio.Task[None]] = []
         self.closed = False
 
@@ -167,10 +169,16 @@ class _Connection:
 
 class _Pump:
     def __init__(self, conn: _Connection, direction: Direction, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter, bytes_per_s: float, budget: int | None) -> None:
+                 writer: asyncio.StreamWriter, bytes_per_s: float, budget: int | None,
+                 probability: float = 0.0, first: tuple[int, int] = (1, 1),
+                 every: tuple[int, int] | None = None) -> None:
         sim, p = conn.sim, conn.sim.profile
         self.conn, self.direction, self.reader, self.writer = conn, direction, reader, writer
         self.budget, self.passed = budget, 0
+        # after the first draw's window (its range's top) passes uncut, draw again per window
+        self.probability, self.every = probability, every
+        self.window_end = first[1] if every is not None and budget is None else None
+        self.window_rng = _rng(sim.seed, conn.index, direction, "windows")
         self.jitter_rng = _rng(sim.seed, conn.index, direction, "jitter")
         # The bottleneck buffer: about two bandwidth-delay products, at least 16 chunks.
         bdp = bytes_per_s * (p.latency_ms + p.jitter_ms) / 1000
@@ -198,6 +206,7 @@ class _Pump:
                 last_delivery = sim._after_outage(max(sent + delay, last_delivery))
                 if (wait := last_delivery - loop.time()) > 0.0005:
                     await asyncio.sleep(wait)
+                self._next_window()
                 if self.budget is not None and self.passed + len(data) >= self.budget:
                     await self._deliver(data[:self.budget - self.passed])
                     sim._fault(FaultEvent(self.conn.index, "reset", self.direction, self.passed))
@@ -210,6 +219,14 @@ class _Pump:
                 self.writer.write_eof()
         except OSError:
             self.conn.reset()
+
+    def _next_window(self) -> None:
+        while self.window_end is not None and self.every is not None and self.passed >= self.window_end:
+            size = self.window_rng.randint(*self.every)
+            if self.window_rng.random() < self.probability:
+                self.budget, self.window_end = self.window_end + size, None
+            else:
+                self.window_end += size
 
     async def _deliver(self, data: bytes) -> None:
         if data:

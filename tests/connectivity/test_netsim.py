@@ -404,3 +404,25 @@ class TestCli:
         counts = dict(re.findall(r"│ (\w+)\s+│ ([\d.]+)", out))
         assert counts["connections"] == "1" and counts["resets_down"] == "0"
         assert counts["bytes_up"] == counts["bytes_down"] == str(len("ECHO halo\n"))
+
+
+class TestLongTransfers:
+    def test_windows_with_probability_zero_never_cut(self, upstream: _Server) -> None:
+        one_draw = link(reset_down_probability=0.0, reset_down_after_bytes=(1, 1),
+                        reset_down_every_bytes=(20_000, 40_000))
+        with proxy(one_draw, upstream) as sim, dial(sim.port or 0) as sock:
+            sock.sendall(b"SEND 200000\n")
+            assert read_all(sock) == (200000, None)
+
+    def test_windows_follow_a_first_draw_that_did_not_cut(self, upstream: _Server) -> None:
+        windows = link(reset_down_probability=0.5, reset_down_after_bytes=(1000, 2000),
+                       reset_down_every_bytes=(5_000, 10_000))
+        cut_at = []
+        for seed in range(12):
+            with proxy(windows, upstream, seed=seed) as sim, dial(sim.port or 0) as sock:
+                sock.sendall(b"SEND 300000\n")
+                got, err = read_all(sock)
+                cut_at.append((sim.fault_plan(0).reset_down_after, got, err is not None))
+        # every transfer is cut somewhere: those whose first draw missed are cut by a later window
+        assert all(cut for _, _, cut in cut_at), cut_at
+        assert any(first is None and got > 2000 for first, got, _ in cut_at), cut_at
