@@ -309,8 +309,10 @@ def list_households(ctx: typer.Context) -> None:
                          str((household.data or {}).get("kk_number", "-")),
                          str(head.get("full_name", "-")), str(len(members)), state))
     table = Table(title=f"Keluarga di perangkat ({len(rows)})", box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in ("ID", "Kelurahan", "No. KK", "Kepala", "Jml", "Status"):  # ids whole, to copy them
-        table.add_column(name, no_wrap=name != "Kepala", overflow="fold")
+    for name in ("ID", "Kelurahan", "No. KK", "Kepala", "Jml", "Status"):
+        # ids whole, to copy them, however narrow the terminal (other columns fold instead)
+        table.add_column(name, no_wrap=name == "ID", min_width=36 if name == "ID" else None,
+                         overflow="fold")
     for row in rows:
         table.add_row(*row)
     out.print(table)

@@ -72,6 +72,10 @@ class TestOffline:
         assert "Anggota dicatat" in added
         listing = run(store_path, "list").output
         assert re.search(rf"{hid}\s+82.71.07.1001\s+8271011201260001\s+Siti Hasan\s+3\s+baru", listing)
+        with pytest.MonkeyPatch.context() as mp:  # a phone-sized terminal
+            mp.setattr(cli, "out", Console(width=60))
+            narrow = run(store_path, "list").output
+        assert hid in narrow, narrow  # ids are never cut: enumerators copy them into commands
         assert "seq 4" in run(store_path, "delete", "household", hid).output
         assert "Keluarga di perangkat (0)" in run(store_path, "list").output
         status = run(store_path, "status").output
