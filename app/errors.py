@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError as DBAPIDataError
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("sigap.errors")
@@ -107,6 +108,17 @@ class BadCursor(AppError):
     code = "invalid_cursor"
 
 
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+
+
+def is_transient(exc: OperationalError) -> bool:
+    """A deadlock or serialization failure (PostgreSQL) or a lock timeout (SQLite): the
+    transaction was rolled back whole, and the same request will succeed when sent again."""
+    if getattr(exc.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES:
+        return True
+    return "database is locked" in str(exc.orig)
+
+
 def error_responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entry for a route's documented errors."""
     out: dict[int | str, dict[str, Any]] = {}
@@ -175,6 +187,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return _render(422, "validation_error", [FieldProblem(
             field="body", rule="storable",
             message="a value cannot be stored (too long or invalid characters)")])
+
+    @app.exception_handler(OperationalError)
+    async def _busy(_request: Request, exc: OperationalError) -> JSONResponse:
+        if not is_transient(exc):
+            raise exc
+        # nothing was committed: the whole request can simply be sent again (pushes are idempotent)
+        log.warning("transient database conflict: %s", type(exc.orig).__name__)
+        return _render(503, "busy", "the database was busy with a conflicting change; nothing was"
+                                    " saved: send the same request again", {"Retry-After": "1"})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
