@@ -1,0 +1,1 @@
+"""Feature-phone channels (SMS keywords, USSD menus): text rules shared by every gateway."""
