@@ -28,7 +28,8 @@ class ActorRef:
 SYSTEM = ActorRef(user_id=None, name="system", channel="system")
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """A stored value as JSON would carry it (dates ISO, UUIDs as text)."""
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, uuid.UUID):
@@ -40,7 +41,7 @@ def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[
     """``{field: [before, after]}`` for every field whose value changed."""
     keys = sorted(set(before) | set(after))
     return {
-        k: [_jsonable(before.get(k)), _jsonable(after.get(k))]
+        k: [jsonable(before.get(k)), jsonable(after.get(k))]
         for k in keys if before.get(k) != after.get(k)
     }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from sqlmodel import Session
 
@@ -22,13 +23,28 @@ from app.registry.schemas import (
 )
 
 
-def member_public(member: Member, principal: Principal) -> MemberPublic:
+def masked_member(member: Member, principal: Principal) -> dict[str, Any]:
+    """A member's columns as this role may see them (REST and sync pull alike)."""
     data = member.model_dump()
     data["birth_year"] = member.birth_date.year if member.birth_date else None
     if not principal.full_identifiers:
         # NIK digits 7-12 ARE the birth date: with the full date beside it the mask is void
         data["nik"] = mask(member.nik)
         data["birth_date"] = None
+    return data
+
+
+def masked_household(household: Household, principal: Principal) -> dict[str, Any]:
+    """A household's columns as this role may see them (REST and sync pull alike)."""
+    data = household.model_dump()
+    if not principal.full_identifiers:
+        data["kk_number"] = mask(household.kk_number)
+        data["phone"] = mask(household.phone)
+    return data
+
+
+def member_public(member: Member, principal: Principal) -> MemberPublic:
+    data = masked_member(member, principal)
     data["created_at"] = as_utc(member.created_at)
     data["updated_at"] = as_utc(member.updated_at)
     return MemberPublic.model_validate(data)
@@ -36,13 +52,10 @@ def member_public(member: Member, principal: Principal) -> MemberPublic:
 
 def household_public(household: Household, members: Sequence[Member],
                      principal: Principal) -> HouseholdPublic:
-    data = household.model_dump()
+    data = masked_household(household, principal)
     warnings = []
     for i, m in enumerate(members):
         warnings += rules.member_warnings({"nik": m.nik}, prefix=f"members[{i}].")
-    if not principal.full_identifiers:
-        data["kk_number"] = mask(household.kk_number)
-        data["phone"] = mask(household.phone)
     for key in ("created_at", "updated_at", "deleted_at"):
         data[key] = as_utc(data[key])
     data["kecamatan_code"] = household.kelurahan_code[:8]

@@ -321,6 +321,28 @@ def write_households(session: Session, batch: list[NewHousehold]) -> None:
         _publish_new(session, new)
 
 
+PLAIN_HOUSEHOLD_EXCLUDED = frozenset({"kelurahan_code", "kk_number", "kk_change_reason",
+                                      "verification_status"})
+
+
+def apply_plain_changes(*, session: Session, household: Household, changes: dict[str, Any],
+                        actor: ActorRef) -> dict[str, Any]:
+    """Write validated field changes without side effects to a household already row-locked
+    (no kelurahan move, KK number or status change: those need update_household).  Returns
+    the audit row, for the caller to write with others in one statement."""
+    if PLAIN_HOUSEHOLD_EXCLUDED & set(changes):
+        raise ValueError(f"not plain fields: {sorted(PLAIN_HOUSEHOLD_EXCLUDED & set(changes))}")
+    before = {k: getattr(household, k) for k in changes}
+    for key, value in changes.items():
+        setattr(household, key, "" if key == "address" and value is None else value)
+    _touch(household, actor)
+    changefeed.note_household(session, household)
+    return audit.entry(actor=actor, action="update", entity_type="household",
+                       entity_id=str(household.id), household_id=household.id,
+                       version=household.version,
+                       changes=diff(before, {k: getattr(household, k) for k in changes}))
+
+
 def _touch(row: Household | Member, actor: ActorRef) -> None:
     row.version += 1
     row.updated_at = utcnow()

@@ -25,8 +25,8 @@ from sqlmodel import Session, select
 from app.auth.permissions import Principal
 from app.errors import BadCursor
 from app.pagination import decode_cursor, encode_cursor
-from app.registry.identifiers import mask
 from app.registry.models import Household, Member
+from app.registry.present import masked_household, masked_member
 from app.sync import repository
 from app.sync.models import SyncChange
 from app.wilayah.models import Kelurahan
@@ -69,19 +69,13 @@ def _compact(data: dict[str, Any], skip: frozenset[str]) -> dict[str, Any]:
 
 
 def _household_data(h: Household, principal: Principal) -> dict[str, Any]:
-    data = h.model_dump()
-    if not principal.full_identifiers:
-        data["kk_number"] = mask(h.kk_number)
-        data["phone"] = mask(h.phone)
-    return _compact(data, _HOUSEHOLD_SKIP)
+    return _compact(masked_household(h, principal), _HOUSEHOLD_SKIP)
 
 
 def _member_data(m: Member, principal: Principal) -> dict[str, Any]:
-    data = m.model_dump()
-    if not principal.full_identifiers:
-        data["nik"] = mask(m.nik)
-        data["birth_date"] = None
-        data["birth_year"] = m.birth_date.year if m.birth_date else None
+    data = masked_member(m, principal)
+    if principal.full_identifiers:
+        data["birth_year"] = None  # the birth date travels whole: no need for the year too
     return _compact(data, _MEMBER_SKIP)
 
 

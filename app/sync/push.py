@@ -130,18 +130,13 @@ def _replay(m: Mutation, digest: str, stored_digest: str, stored: dict[str, Any]
                                        "original_outcome": original.outcome})
 
 
-# Fields whose update has side effects (KK history, area moves, status transitions): one by one.
-_SPECIAL_HOUSEHOLD_FIELDS = frozenset({"kelurahan_code", "kk_number", "kk_change_reason",
-                                       "verification_status"})
-
-
 def _kind(m: Mutation) -> str:
     if m.entity is not EntityType.household:
         return "one"
     if m.op is Operation.create:
         return "create"
     if (m.op is Operation.update and m.base_version is not None and m.fields
-            and not _SPECIAL_HOUSEHOLD_FIELDS & set(m.fields)):
+            and not registry.PLAIN_HOUSEHOLD_EXCLUDED & set(m.fields)):  # side effects: one by one
         return "update"
     return "one"
 
@@ -242,29 +237,15 @@ def _merge_update(ctx: PushContext, m: Mutation, row: Household,
                   history: list[tuple[int, str | None, dict[str, Any]]]
                   ) -> tuple[MutationResult, dict[str, Any] | None]:
     assert m.base_version is not None
-    if not ctx.principal.covers(row.kelurahan_code):
-        raise OutOfArea("this household is outside your assigned area")
-    if m.base_version > row.version:
-        raise Rejected(422, "base_version_future", "base_version",
-                       f"base_version {m.base_version} is newer than the server's version {row.version}")
+    _check_row(ctx, m, row, row)
     device, parsed = _device_values(m, row)
-    changed = {name for version, device_id, changes in history
-               if version > m.base_version and device_id != ctx.device.id for name in changes}
-    merge = _merge(ctx, m, row, row, device, changed)
+    merge = _merge(ctx, m, row, row, device,
+                   repository.changed_fields(history, m.base_version, ctx.device.id))
     conflicts = _conflict_rows(ctx, m, row, row, merge, flush=False)
     entry = None
     if merge.apply:
-        before = {k: getattr(row, k) for k in merge.apply}
-        for k in merge.apply:
-            value = parsed[k]
-            setattr(row, k, "" if k == "address" and value is None else value)
-        row.version += 1
-        row.updated_at = utcnow()
-        row.updated_by = ctx.actor.user_id
-        entry = audit.entry(actor=ctx.actor, action="update", entity_type="household",
-                            entity_id=str(row.id), household_id=row.id, version=row.version,
-                            changes=audit.diff(before, {k: getattr(row, k) for k in merge.apply}))
-        changefeed.note_household(ctx.session, row)
+        entry = registry.apply_plain_changes(session=ctx.session, household=row, actor=ctx.actor,
+                                             changes={k: parsed[k] for k in merge.apply})
     return _result(m, merge.outcome, version=row.version, merged_fields=merge.merged_fields,
                    conflicts=conflicts), entry
 
@@ -355,28 +336,24 @@ def _current(ctx: PushContext, m: Mutation) -> tuple[Household | Member, Househo
     if found is None:
         raise NotFound(f"{m.entity.value} {m.id} not found")
     row, household = found
+    _check_row(ctx, m, row, household)
+    return row, household
+
+
+def _check_row(ctx: PushContext, m: Mutation, row: Household | Member, household: Household) -> None:
+    """In the device's area, and not edited on a version the server never had."""
     if not ctx.principal.covers(household.kelurahan_code):
         raise OutOfArea(f"this {m.entity.value} is outside your assigned area")
     assert m.base_version is not None
     if m.base_version > row.version:
         raise Rejected(422, "base_version_future", "base_version",
                        f"base_version {m.base_version} is newer than the server's version {row.version}")
-    return row, household
-
-
-def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in values.items():
-        if isinstance(v, date | uuid.UUID):
-            v = v.isoformat() if isinstance(v, date) else str(v)
-        out[k] = getattr(v, "value", v)
-    return out
 
 
 def _server_state(row: Household | Member, names: Iterable[str]) -> dict[str, Any]:
     """The server's current values of these fields, as JSON (only what the merge compares)."""
     skip = HOUSEHOLD_SYSTEM_FIELDS if isinstance(row, Household) else MEMBER_SYSTEM_FIELDS
-    return _jsonable({k: getattr(row, k) for k in names if k not in skip})
+    return {k: audit.jsonable(getattr(row, k)) for k in names if k not in skip}
 
 
 def _device_values(m: Mutation, row: Household | Member) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -386,7 +363,7 @@ def _device_values(m: Mutation, row: Household | Member) -> tuple[dict[str, Any]
         raise Rejected(422, "extra_forbidden", "fields.version", "version is not a field: use base_version")
     parsed = _validate(schema, {**m.fields, "version": 1})
     python = {k: getattr(getattr(parsed, k), "value", getattr(parsed, k)) for k in m.fields}
-    return _jsonable(python), python
+    return {k: audit.jsonable(v) for k, v in python.items()}, python
 
 
 def _visit(value: Any) -> date | None:

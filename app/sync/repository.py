@@ -7,26 +7,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import and_, bindparam, false, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlmodel import Session, col
 
 from app.audit.models import AuditEntry
 from app.registry.models import Household, Member
-from app.sync.models import SyncChange, SyncConflict, SyncCounter, SyncMutation
+from app.sync.models import SyncChange, SyncCounter, SyncMutation
 
 _LEDGER = SyncMutation.__table__  # type: ignore[attr-defined]
-
-
-def claim_mutation(session: Session, row: dict[str, Any]) -> bool:
-    """Insert the ledger row unless (device_id, seq) exists; True if this call inserted it.
-
-    The primary key decides, never a prior SELECT: two retries of one mutation arriving at
-    once cannot both claim it (the second waits on the key, then finds it taken).
-    """
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = (insert(_LEDGER).values(**row).on_conflict_do_nothing(index_elements=["device_id", "seq"])
-            .returning(_LEDGER.c.seq))
-    return session.execute(stmt).first() is not None  # no row back: the key was taken
 
 
 def claim_mutations(session: Session, rows: list[dict[str, Any]]) -> set[int]:
@@ -126,21 +114,18 @@ def locate(session: Session, entity: str, entity_id: uuid.UUID
     return m, h
 
 
+def changed_fields(history: list[tuple[int, str | None, dict[str, Any]]], base_version: int,
+                   device_id: str) -> set[str]:
+    """Fields written after ``base_version`` by anyone but this device (a record's history
+    as ``field_history`` gives it)."""
+    return {name for version, writer, changes in history
+            if version > base_version and writer != device_id for name in changes}
+
+
 def fields_changed_since(session: Session, entity: str, entity_id: uuid.UUID, base_version: int,
                          device_id: str) -> set[str]:
-    """Fields written after ``base_version`` by anyone but this device (from the audit log)."""
-    stmt = select(col(AuditEntry.changes)).where(
-        col(AuditEntry.entity_type) == entity, col(AuditEntry.entity_id) == str(entity_id),
-        col(AuditEntry.entity_version) > base_version,
-        or_(col(AuditEntry.device_id).is_(None), col(AuditEntry.device_id) != device_id))
-    out: set[str] = set()
-    for changes in session.execute(stmt).scalars():
-        out.update(changes)
-    return out
-
-
-def add_conflicts(session: Session, rows: list[SyncConflict]) -> None:
-    session.add_all(rows)
+    history = field_history(session, entity, [entity_id], base_version).get(str(entity_id), [])
+    return changed_fields(history, base_version, device_id)
 
 
 def counter_value(session: Session) -> int:
