@@ -48,6 +48,16 @@ class Settings(BaseSettings):
     # Resumable media (tus 1.0): where files live, and the largest file accepted.
     media_dir: Path = PROJECT_ROOT / "var" / "media"
     media_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    # Feature phones (docs/feature-phones.md).  A gateway without a secret here is refused
+    # (403): every inbound callback must prove it comes from the gateway.
+    gateway_secrets: dict[str, str] = {}
+    ussd_code: str = "*123#"            # what replies tell residents to dial
+    channel_phone_per_hour: int = Field(default=12, ge=1)   # messages from one phone
+    channel_nik_per_day: int = Field(default=6, ge=1)       # registrations/status checks naming one NIK
+    channel_pin_attempts: int = Field(default=3, ge=1)
+    channel_pin_lock_hours: int = Field(default=24, ge=1)
+    ussd_resume_hours: int = Field(default=24, ge=1)        # how long unfinished menus are kept
+    sms_sender: Literal["log", "kannel"] = "log"           # who sends queued SMS (channels/outbound.py)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -11,6 +11,7 @@ from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from app import __version__
 from app.auth.router import router as auth_router
+from app.channels.router import router as channels_router
 from app.config import Settings, get_settings
 from app.db import engine_from_settings, new_session
 from app.errors import install_error_handlers
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(RejectNul)
     app.add_middleware(RequestContext)
     for router in (ops_router, auth_router, wilayah_router, registry_router, sync_router,
-                   review_router):
+                   review_router, channels_router):
         app.include_router(router)
     app.include_router(media_router)
     install_docs(app)

@@ -2,11 +2,15 @@
 
 from app.audit.models import AuditEntry
 from app.auth.models import EnumeratorAssignment, User
+from app.channels.models import ChannelMessage, Contact, FieldTask, OutboundSms, UssdSession
 from app.media.models import MediaLink, MediaObject, MediaUpload
 from app.registry.models import Household, KkHistory, Member
 from app.sync.models import Device, SyncChange, SyncConflict, SyncCounter, SyncMutation
 from app.wilayah.models import Kecamatan, Kelurahan
 
-__all__ = ["AuditEntry", "Device", "EnumeratorAssignment", "Household", "Kecamatan", "Kelurahan",
-           "KkHistory", "MediaLink", "MediaObject", "MediaUpload", "Member", "SyncChange",
-           "SyncConflict", "SyncCounter", "SyncMutation", "User"]
+__all__ = [
+    "AuditEntry", "ChannelMessage", "Contact", "Device", "EnumeratorAssignment", "FieldTask",
+    "Household", "Kecamatan", "Kelurahan", "KkHistory", "MediaLink", "MediaObject", "MediaUpload",
+    "Member", "OutboundSms", "SyncChange", "SyncConflict", "SyncCounter", "SyncMutation", "User",
+    "UssdSession",
+]

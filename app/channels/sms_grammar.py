@@ -18,6 +18,7 @@ from app.channels.gsm7 import fits_one_sms
 from app.registry.identifiers import IdentifierInvalid, parse_kk, parse_nik
 
 MAX_MEMBERS = 30
+MAX_PLACE = 40
 
 
 class Keyword(StrEnum):
@@ -27,6 +28,7 @@ class Keyword(StrEnum):
     batal = "BATAL"
     bantuan = "BANTUAN"
     stop = "STOP"
+    kel = "KEL"
 
 
 ALIASES: dict[str, Keyword] = {
@@ -36,12 +38,14 @@ ALIASES: dict[str, Keyword] = {
     "BATAL": Keyword.batal, "CANCEL": Keyword.batal,
     "BANTUAN": Keyword.bantuan, "HELP": Keyword.bantuan, "INFO": Keyword.bantuan, "?": Keyword.bantuan,
     "STOP": Keyword.stop, "UNREG": Keyword.stop, "BERHENTI": Keyword.stop,
+    "KEL": Keyword.kel, "KELURAHAN": Keyword.kel, "DESA": Keyword.kel,
 }
 
 FORMAT = {
-    Keyword.daftar: "DAFTAR#NIK#NoKK#jumlah",
+    Keyword.daftar: "DAFTAR#NIK#NoKK#jumlah#kelurahan",
     Keyword.status: "STATUS atau STATUS#NIK#PIN",
     Keyword.pin: "PIN#1234 (4-6 angka)",
+    Keyword.kel: "KEL#nama kelurahan",
 }
 HELP = ("SIGAP Ternate: DAFTAR#NIK#NoKK#jumlah utk daftar. STATUS utk cek. PIN#1234 ganti PIN. "
         "BATAL batalkan. STOP berhenti. Gratis.")
@@ -54,6 +58,7 @@ class Command:
     kk: str | None = None
     members: int | None = None
     pin: str | None = None
+    kelurahan: str | None = None  # DAFTAR's optional 4th field, or KEL's text: a name to match
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,11 @@ def parse(text: str) -> Command | ParseError:
         return _daftar(body)
     if keyword is Keyword.status:
         return _status(body)
+    if keyword is Keyword.kel:
+        name = _place(body)
+        if not name:
+            return _format_error(keyword, "Tulis nama kelurahan")
+        return Command(Keyword.kel, kelurahan=name)
     if keyword is Keyword.pin:
         fields = _fields(body, 1)
         if len(fields) != 1:
@@ -111,8 +121,20 @@ def parse(text: str) -> Command | ParseError:
     return Command(keyword)  # BATAL, BANTUAN, STOP: words after them ("STOP ya") are ignored
 
 
+def _place(text: str) -> str:
+    """A kelurahan name as typed: separators and runs of spaces become one space."""
+    return _SPACES.sub(" ", _STRONG.sub(" ", text)).strip()[:MAX_PLACE]
+
+
 def _daftar(body: str) -> Command | ParseError:
-    fields = _fields(body, 3)
+    """Three fields, and optionally the kelurahan as a fourth (``DAFTAR#NIK#KK#4#Kota Baru``)."""
+    strong = [p for p in (part.strip() for part in _STRONG.split(body)) if p]
+    if len(strong) >= 4:
+        fields = [_SPACES.sub("", f) for f in strong[:3]]
+        place: str | None = _place(" ".join(strong[3:]))
+    else:
+        fields = _fields(body, 3)
+        fields, place = fields[:3], _place(" ".join(fields[3:])) or None
     if len(fields) != 3:
         return _format_error(Keyword.daftar, "Data kurang lengkap")
     nik, kk, count = fields
@@ -129,7 +151,7 @@ def _daftar(body: str) -> Command | ParseError:
     if not (count.isascii() and count.isdigit()) or not 1 <= int(count) <= MAX_MEMBERS:
         return _error("members_range", f"Jumlah anggota keluarga harus angka 1-{MAX_MEMBERS}. "
                                        f"Format: {FORMAT[Keyword.daftar]}")
-    return Command(Keyword.daftar, nik=nik, kk=kk, members=int(count))
+    return Command(Keyword.daftar, nik=nik, kk=kk, members=int(count), kelurahan=place or None)
 
 
 def _status(body: str) -> Command | ParseError:

@@ -17,16 +17,22 @@ from typing import Protocol
 from app.channels.gsm7 import fits_one_sms
 from app.registry.identifiers import IdentifierInvalid, mask, parse_kk, parse_nik
 
-BACK, NEXT = "0", "98"
+BACK, NEXT, RESUME = "0", "98", "5"
 PAGE = 5
 MAX_MEMBERS = 30
 MAIN = "SIGAP Ternate\n1 Daftar keluarga\n2 Cek status\n3 Ganti PIN\n4 Bantuan"
 HELP = ("Daftar bansos Kota Ternate lewat *123#. Petugas akan datang memeriksa. "
         "Info: kantor kelurahan atau Dinas Sosial.")
-QUESTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("roof", "Atap rumah terbuat dari?", ("Seng/genteng", "Rumbia/daun", "Lainnya")),
-    ("floor", "Lantai rumah?", ("Keramik/semen", "Tanah/kayu", "Lainnya")),
-    ("motorbike", "Punya sepeda motor?", ("Ya", "Tidak")),
+# The screening questions: the household field each answer fills, the question, and the
+# choices with the code the registry stores (so a lead carries real field-visit answers).
+QUESTIONS: tuple[tuple[str, str, tuple[tuple[str, str | bool], ...]], ...] = (
+    ("roof_material", "Atap rumah terbuat dari?",
+     (("Seng", "zinc"), ("Genteng/beton", "clay_tile"), ("Rumbia/daun", "thatch_leaves"),
+      ("Lainnya", "other"))),
+    ("floor_material", "Lantai rumah?",
+     (("Keramik", "ceramic"), ("Semen/bata", "cement_brick"), ("Kayu/papan", "wood_board"),
+      ("Tanah", "earth"), ("Lainnya", "other"))),
+    ("asset_motorbike", "Punya sepeda motor?", (("Ya", True), ("Tidak", False))),
 )
 
 
@@ -50,7 +56,7 @@ class Register:
     kk: str
     kelurahan_code: str
     members: int
-    answers: dict[str, str]
+    answers: dict[str, str | bool]  # household field -> code, from QUESTIONS
     pin: str
 
 
@@ -78,10 +84,18 @@ class _State:
     error: str = ""
 
 
-def respond(text: str, places: Places) -> tuple[Screen, Action | None]:
+def respond(text: str, places: Places, resume: str | None = None) -> tuple[Screen, Action | None]:
     """The screen for a dialled path (``text`` as the gateway sends it), and the action to
-    carry out when the path ends with a confirmation."""
-    inputs = [part.strip() for part in text.split("*")] if text.strip() else []
+    carry out when the path ends with a confirmation.
+
+    ``resume`` is the path of this phone's unfinished registration from an earlier session
+    (the caller keeps it per phone number): the main menu then offers ``5``, which replays
+    that path before this session's further inputs.  The caller fixes ``resume`` for the
+    whole session, so the same ``text`` still always gives the same screen.
+    """
+    inputs = _inputs(text)
+    if resume and inputs[:1] == [RESUME]:
+        inputs = _inputs(resume) + inputs[1:]
     history: list[_State] = [_State()]
     for value in inputs:
         state = history[-1]
@@ -97,7 +111,17 @@ def respond(text: str, places: Places) -> tuple[Screen, Action | None]:
         if result is state:  # same screen (a wrong answer, or the next page)
             continue
         history.append(result)
-    return _screen(history[-1], places), None
+    return _screen(history[-1], places, resumable=bool(resume)), None
+
+
+def _inputs(text: str) -> list[str]:
+    return [part.strip() for part in text.split("*")] if text.strip() else []
+
+
+def unfinished_registration(text: str) -> bool:
+    """Whether a path stopped inside the registration menu (worth offering to resume)."""
+    inputs = _inputs(text)
+    return len(inputs) > 1 and inputs[0] == "1"
 
 
 def _advance(state: _State, value: str, places: Places) -> _State | tuple[Screen, Action | None]:
@@ -151,7 +175,7 @@ def _advance(state: _State, value: str, places: Places) -> _State | tuple[Screen
         if not (value.isdigit() and 1 <= int(value) <= len(choices)):
             return wrong("Pilihan salah.")
         nxt = f"q{i + 1}" if i + 1 < len(QUESTIONS) else "pin"
-        return go(nxt, **{key: choices[int(value) - 1]})
+        return go(nxt, **{key: str(int(value) - 1)})
     if step in ("pin", "new_pin"):
         if not _pin_ok(value):
             return wrong("PIN 4-6 angka, jangan angka sama/berurutan.")
@@ -164,7 +188,7 @@ def _advance(state: _State, value: str, places: Places) -> _State | tuple[Screen
         return go("confirm" if step == "pin_again" else "change_confirm")
     if step == "confirm":
         if value == "1":
-            answers = {k: data[k] for k, _, _ in QUESTIONS}
+            answers = {k: choices[int(data[k])][1] for k, _, choices in QUESTIONS}
             return Screen("Terima kasih. Data diterima dan akan diperiksa petugas. Cek status: "
                           "*123*2#", end=True), Register(
                 nik=data["nik"], kk=data["kk"], kelurahan_code=data["kelurahan"],
@@ -208,11 +232,11 @@ def _menu(title: str, options: Sequence[tuple[str, str]], page: int) -> str:
     return "\n".join(lines)
 
 
-def _screen(state: _State, places: Places) -> Screen:
+def _screen(state: _State, places: Places, *, resumable: bool = False) -> Screen:
     step, data = state.step, state.data
     prefix = state.error + "\n" if state.error else ""
     if step == "main":
-        body = MAIN
+        body = MAIN + (f"\n{RESUME} Lanjutkan pendaftaran" if resumable else "")
     elif step == "nik":
         body = "NIK kepala keluarga (16 angka, lihat KTP):"
     elif step == "nik_confirm":
@@ -230,7 +254,7 @@ def _screen(state: _State, places: Places) -> Screen:
         body = "Jumlah anggota keluarga (1-30):"
     elif step.startswith("q"):
         _, question, choices = QUESTIONS[int(step[1:])]
-        body = "\n".join([question] + [f"{i} {c}" for i, c in enumerate(choices, start=1)])
+        body = "\n".join([question] + [f"{i} {c}" for i, (c, _) in enumerate(choices, start=1)])
     elif step in ("pin", "new_pin"):
         body = "Buat PIN 4-6 angka (untuk cek status):" if step == "pin" else "PIN baru (4-6 angka):"
     elif step in ("pin_again", "new_pin_again"):

@@ -54,8 +54,9 @@ def test_a_whole_registration_and_nothing_before_the_confirmation() -> None:
     assert "Kirim pendaftaran?" in screen(*JOURNEY)
     s, action = respond("*".join([*JOURNEY, "1"]), PLACES)
     assert s.end and action == Register(nik=NIK, kk=KK, kelurahan_code="82.71.07.1006", members=4,
-                                        answers={"roof": "Seng/genteng", "floor": "Tanah/kayu",
-                                                 "motorbike": "Ya"}, pin="2580")
+                                        answers={"roof_material": "zinc",
+                                                 "floor_material": "cement_brick",
+                                                 "asset_motorbike": True}, pin="2580")
     cancelled = respond("*".join([*JOURNEY, "2"]), PLACES)
     assert cancelled[0].end and cancelled[1] is None
 

@@ -1,0 +1,11 @@
+"""Every gateway adapter's routes, under ``/channels``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.channels.gateways import africastalking
+
+router = APIRouter(tags=["channels"])
+for adapter in (africastalking,):
+    router.include_router(adapter.router)
