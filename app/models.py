@@ -2,9 +2,9 @@
 
 from app.audit.models import AuditEntry
 from app.auth.models import EnumeratorAssignment, User
-from app.channels.models import ChannelMessage, Contact, FieldTask, OutboundSms, UssdSession
+from app.channels.models import ChannelMessage, Contact, OutboundSms, UssdSession
 from app.media.models import MediaLink, MediaObject, MediaUpload
-from app.registry.models import Household, KkHistory, Member
+from app.registry.models import FieldTask, Household, KkHistory, Member
 from app.sync.models import Device, SyncChange, SyncConflict, SyncCounter, SyncMutation
 from app.wilayah.models import Kecamatan, Kelurahan
 

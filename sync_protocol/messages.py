@@ -34,6 +34,7 @@ class EntityType(StrEnum):
     household = "household"
     member = "member"
     media = "media"  # a link between an uploaded file and a household (create/delete only)
+    task = "task"    # a field visit to make (pull only), e.g. verify a self-registration
 
 
 class Operation(StrEnum):

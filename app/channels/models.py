@@ -1,5 +1,4 @@
-"""Feature-phone tables: residents' phone numbers, messages in and out, USSD sessions, and
-the field-verification tasks that self-registrations create.
+"""Feature-phone tables: residents' phone numbers, messages in and out, USSD sessions.
 
 No column holds a NIK or KK number in full, except ``channel_contact.pending`` while an
 SMS registration waits (at most a day) for its kelurahan: the registry already has them,
@@ -112,23 +111,3 @@ class OutboundSms(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
 
-
-class FieldTask(SQLModel, table=True):
-    """A visit an enumerator of the kelurahan must make, e.g. to verify a self-registration.
-
-    Tablets pull tasks of their area with the households (entity ``task`` in the change feed).
-    """
-
-    __tablename__ = "field_task"
-    __table_args__ = (Index("ix_field_task_area_status", "kelurahan_code", "status"),)
-
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    household_id: uuid.UUID = Field(foreign_key="household.id", index=True)
-    kelurahan_code: str = Field(foreign_key="kelurahan.code", max_length=13)
-    kind: str = Field(max_length=24)             # verify_lead
-    status: str = Field(default="open", max_length=12)     # open, done, cancelled
-    note: str = Field(default="", max_length=200)
-    version: int = 1
-    created_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
-    closed_at: datetime | None = Field(default=None, sa_type=_TS)

@@ -33,14 +33,14 @@ from sqlmodel import Session, col, select
 from app.audit.service import ActorRef
 from app.auth.permissions import Principal, Role
 from app.channels import outbound, sms_grammar, texts, ussd
-from app.channels.models import ChannelMessage, Contact, FieldTask, OutboundSms, UssdSession
+from app.channels.models import ChannelMessage, Contact, OutboundSms, UssdSession
 from app.config import Settings
 from app.db import utcnow
 from app.errors import DuplicateIdentity, InvalidData
 from app.registry import repository as registry_repo
 from app.registry import service as registry
 from app.registry.identifiers import IdentifierInvalid, mask, normalise_phone, parse_nik
-from app.registry.models import Household, Member
+from app.registry.models import FieldTask, Household, Member
 from app.registry.schemas import HouseholdCreate, MemberCreate
 from app.sync import changes as changefeed
 from app.wilayah.models import Kecamatan, Kelurahan

@@ -161,3 +161,25 @@ HOUSEHOLD_SYSTEM_FIELDS = frozenset({
 MEMBER_SYSTEM_FIELDS = frozenset({
     "id", "household_id", "version", "created_at", "updated_at", "deleted_at",
 })
+
+
+class FieldTask(SQLModel, table=True):
+    """A visit an enumerator of the kelurahan must make, e.g. to verify a self-registration.
+
+    Self-registrations by SMS/USSD create them; tablets pull the tasks of their area with
+    the households (entity ``task`` in the change feed); verifying the household closes them.
+    """
+
+    __tablename__ = "field_task"
+    __table_args__ = (Index("ix_field_task_area_status", "kelurahan_code", "status"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    household_id: uuid.UUID = Field(foreign_key="household.id", index=True)
+    kelurahan_code: str = Field(foreign_key="kelurahan.code", max_length=13)
+    kind: str = Field(max_length=24)             # verify_lead
+    status: str = Field(default="open", max_length=12)     # open, done, cancelled
+    note: str = Field(default="", max_length=200)
+    version: int = 1
+    created_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
+    closed_at: datetime | None = Field(default=None, sa_type=_TS)

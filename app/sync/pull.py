@@ -20,12 +20,12 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.auth.permissions import Principal
 from app.errors import BadCursor
 from app.pagination import decode_cursor, encode_cursor
-from app.registry.models import Household, Member
+from app.registry.models import FieldTask, Household, Member
 from app.registry.present import masked_household, masked_member
 from app.sync import repository
 from app.sync.models import SyncChange
@@ -35,6 +35,7 @@ from sync_protocol.messages import Change, ChangeKind, EntityType, PullResponse,
 _KIND = "sync-pull"
 _HOUSEHOLD_SKIP = frozenset({"id", "version", "created_by", "updated_by", "deleted_at",
                              "created_at", "updated_at"})
+_TASK_SKIP = frozenset({"id", "household_id", "kelurahan_code", "version"})
 _MEMBER_SKIP = frozenset({"id", "household_id", "version", "deleted_at", "created_at",
                           "updated_at"})
 
@@ -104,26 +105,39 @@ def _changes(session: Session, rows: list[SyncChange], principal: Principal,
     households = repository.households_by_id(
         session, {r.entity_id for r in live if r.entity == "household"})
     members = repository.members_by_id(session, {r.entity_id for r in live if r.entity == "member"})
+    tasks = _tasks_by_id(session, {r.entity_id for r in live if r.entity == "task"})
+    records: dict[str, dict[Any, Any]] = {"household": households, "member": members, "task": tasks}
     live_keys = {(r.entity, r.entity_id, r.kelurahan_code) for r in live}
     out = []
     for r in rows:
-        record: Household | Member | None = None
+        record: Household | Member | FieldTask | None = None
         if (r.entity, r.entity_id, r.kelurahan_code) in live_keys:
-            record = (households if r.entity == "household" else members).get(r.entity_id)
+            record = records[r.entity].get(r.entity_id)
         base = {"entity": EntityType(r.entity), "id": r.entity_id, "household_id": r.household_id,
                 "kelurahan_code": r.kelurahan_code}
         moved = isinstance(record, Household) and record.kelurahan_code not in scope
-        if record is None or record.deleted_at is not None or moved:
+        deleted = getattr(record, "deleted_at", None) is not None
+        if record is None or deleted or moved:
             # deleted or moved since this row was read: the tombstone is what holds now
-            reason = (TombstoneReason.deleted if r.reason == "deleted" or (
-                record is not None and record.deleted_at is not None) else TombstoneReason.out_of_scope)
+            reason = (TombstoneReason.deleted if r.reason == "deleted" or deleted
+                      else TombstoneReason.out_of_scope)
             out.append(Change(kind=ChangeKind.tombstone, version=record.version if record else r.version,
                               reason=reason, **base))
             continue
-        data = (_household_data(record, principal) if isinstance(record, Household)
-                else _member_data(record, principal))
+        if isinstance(record, Household):
+            data = _household_data(record, principal)
+        elif isinstance(record, Member):
+            data = _member_data(record, principal)
+        else:
+            data = _compact(record.model_dump(), _TASK_SKIP)
         out.append(Change(kind=ChangeKind.upsert, version=record.version, data=data, **base))
     return out
+
+
+def _tasks_by_id(session: Session, ids: set[Any]) -> dict[Any, FieldTask]:
+    if not ids:
+        return {}
+    return {t.id: t for t in session.exec(select(FieldTask).where(col(FieldTask.id).in_(ids)))}
 
 
 def etag(response: PullResponse, principal: Principal) -> str:

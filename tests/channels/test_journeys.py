@@ -16,10 +16,10 @@ from sqlmodel import Session, col, select
 
 from app.audit.models import AuditEntry
 from app.channels import gsm7, service, texts
-from app.channels.models import ChannelMessage, Contact, FieldTask, OutboundSms, UssdSession
+from app.channels.models import ChannelMessage, Contact, OutboundSms, UssdSession
 from app.channels.service import InboundSms
 from app.config import Settings
-from app.registry.models import Household, Member
+from app.registry.models import FieldTask, Household, Member
 from app.sync.models import SyncChange
 from tests.channels.conftest import KK, NIK, PHONE
 

@@ -13,9 +13,12 @@ from sqlmodel import Session
 from app.audit.service import SYSTEM, ActorRef
 from app.auth.models import EnumeratorAssignment, Role
 from app.auth.permissions import Principal
+from app.channels import service as channels
+from app.config import Settings
 from app.db import new_session
 from app.registry import service as registry
 from app.registry.schemas import HouseholdCreate
+from app.wilayah.models import Kelurahan
 from tests import factories as f
 from tests.conftest import Account, LiveApp
 from tests.sync.conftest import V1, Tablet
@@ -184,3 +187,29 @@ def _device_token(client: TestClient, live_app: LiveApp) -> str:
     r = client.post("/sync/v1/devices", json={"device_id": "late-commit"}, headers={**V1, **live_app.headers})
     assert r.status_code == 201, r.text
     return str(r.json()["device_token"])
+
+
+def test_a_self_registration_sends_its_verification_task_to_the_kelurahan(
+        enrol: Callable[..., Tablet], db: Session, settings: Settings) -> None:
+    hiri, moti = enrol(), enrol(kelurahan=(f.MOTI_KELURAHAN,))
+    _, cursor = hiri.pull_all()
+    _, moti_cursor = moti.pull_all()
+    faudu = db.get(Kelurahan, f.HIRI_FAUDU)
+    assert faudu is not None
+    daftar = f"DAFTAR#8271071705800001#8271071203150001#4#{faudu.name}"
+    sms = channels.InboundSms("test", "081234567890", daftar)
+    assert (channels.handle_sms(db, settings, sms).outcome) == "registered"
+    db.commit()
+    changes, cursor = hiri.pull_all(cursor)
+    (task,) = [c for c in changes if c["entity"] == "task"]
+    assert task["kind"] == "upsert" and task["kelurahan_code"] == f.HIRI_FAUDU
+    assert (task["data"]["kind"], task["data"]["status"]) == ("verify_lead", "open")
+    assert task["household_id"] in _ids(changes)  # the lead itself comes in the same pull
+    assert moti.pull_all(moti_cursor)[0] == []  # another kelurahan sees nothing
+    # the resident cancels: the task is closed on the tablet too
+    assert channels.handle_sms(db, settings, channels.InboundSms("test", "081234567890", "BATAL")).outcome \
+        == "cancelled_lead"
+    db.commit()
+    changes, _ = hiri.pull_all(cursor)
+    (task,) = [c for c in changes if c["entity"] == "task"]
+    assert task["data"]["status"] == "cancelled"
