@@ -96,9 +96,8 @@ def handle_sms(session: Session, settings: Settings, msg: InboundSms) -> SmsAnsw
         if stored is not None:
             return SmsAnswer(stored.reply, "duplicate")
     record = _record(session, msg, phone)
-    if _count(session, col(ChannelMessage.phone) == phone, now - timedelta(hours=1),
-              record.id) >= settings.channel_phone_per_hour:
-        return _answer(session, record, None, "throttled")
+    if _throttled(session, settings, record, now):
+        return _answer(session, record, None, record.outcome)
     parsed = sms_grammar.parse(msg.text)
     if isinstance(parsed, sms_grammar.ParseError):
         record.kind = "garbage" if parsed.rule in ("empty", "unknown_keyword") else "invalid"
@@ -106,9 +105,8 @@ def handle_sms(session: Session, settings: Settings, msg: InboundSms) -> SmsAnsw
     record.kind = parsed.keyword.value.lower()
     if parsed.nik:
         record.nik_key = nik_key(settings, parsed.nik)
-        if _count(session, col(ChannelMessage.nik_key) == record.nik_key, now - timedelta(days=1),
-                  record.id) >= settings.channel_nik_per_day:
-            return _answer(session, record, None, "throttled_nik")
+        if _throttled(session, settings, record, now):
+            return _answer(session, record, None, record.outcome)
     contact = _contact(session, phone)
     stop = sms_grammar.Keyword.stop
     if contact is not None and contact.opted_out_at is not None and parsed.keyword is not stop:
@@ -141,6 +139,18 @@ def _record(session: Session, msg: InboundSms, phone: str) -> ChannelMessage:
     session.add(record)
     session.flush()
     return record
+
+
+def _throttled(session: Session, settings: Settings, record: ChannelMessage, now: datetime) -> bool:
+    """Too many messages from this phone in the last hour, or naming this NIK in the last
+    day (from any phone)?  Sets ``record.outcome`` when so."""
+    if _count(session, col(ChannelMessage.phone) == record.phone, now - timedelta(hours=1),
+              record.id) >= settings.channel_phone_per_hour:
+        record.outcome = "throttled"
+    elif record.nik_key and _count(session, col(ChannelMessage.nik_key) == record.nik_key,
+                                   now - timedelta(days=1), record.id) >= settings.channel_nik_per_day:
+        record.outcome = "throttled_nik"
+    return record.outcome.startswith("throttled")
 
 
 def _count(session: Session, where: ColumnElement[bool], since: datetime, exclude: int | None) -> int:
@@ -476,11 +486,29 @@ def handle_ussd(session: Session, settings: Settings, req: UssdRequest) -> ussd.
         return ussd.Screen(row.screen, end=row.finished)
     screen, action = ussd.respond(req.text, SessionPlaces(session), resume=row.resume)
     if action is not None:
-        screen = _carry_out(session, settings, phone, action, screen, now)
-        _finish_progress(session, phone, req)
+        screen = _act(session, settings, phone, req, action, screen, now)
     row.path, row.text, row.screen = _effective_path(req.text, row.resume), req.text, screen.text
     row.finished, row.updated_at = screen.end, now
     session.add(row)
+    return screen
+
+
+def _act(session: Session, settings: Settings, phone: str, req: UssdRequest, action: ussd.Action,
+         screen: ussd.Screen, now: datetime) -> ussd.Screen:
+    """Carry out a confirmed action, recorded in the message log and limited like an SMS."""
+    record = ChannelMessage(gateway=req.gateway, phone=phone, kind=f"ussd_{type(action).__name__.lower()}",
+                            outcome="pending")
+    if isinstance(action, ussd.Register):
+        record.nik_key = nik_key(settings, action.nik)
+    session.add(record)
+    session.flush()
+    if _throttled(session, settings, record, now):
+        screen = ussd.Screen(texts.USSD_BUSY, end=True)
+    else:
+        screen, record.outcome = _carry_out(session, settings, phone, action, screen, now)
+        _finish_progress(session, phone, req)
+    record.reply = screen.text
+    session.add(record)
     return screen
 
 
@@ -511,37 +539,34 @@ def _finish_progress(session: Session, phone: str, req: UssdRequest) -> None:
 
 
 def _carry_out(session: Session, settings: Settings, phone: str, action: ussd.Action, screen: ussd.Screen,
-               now: datetime) -> ussd.Screen:
+               now: datetime) -> tuple[ussd.Screen, str]:
     contact = _contact(session, phone)
     if isinstance(action, ussd.Register):
-        if _registered_household(session, contact) is not None:
-            assert contact is not None and contact.household_id is not None
-            household = session.get(Household, contact.household_id)
-            assert household is not None
-            nik = mask(_head_nik(session, household)) or "-"
-            return ussd.Screen(texts.ALREADY_REGISTERED.format(nik=nik), end=True)
+        existing = _registered_household(session, contact)
+        if existing is not None:
+            nik = mask(_head_nik(session, existing)) or "-"
+            return ussd.Screen(texts.ALREADY_REGISTERED.format(nik=nik), end=True), "already_registered"
         contact = _contact_for(session, phone, "ussd")
         reply, outcome = register_lead(session, settings, contact=contact, channel="ussd", nik=action.nik,
                                        kk=action.kk, kelurahan_code=action.kelurahan_code,
                                        members=action.members, answers=action.answers, now=now)
         if outcome != "registered":
-            return ussd.Screen(reply, end=True)
+            return ussd.Screen(reply, end=True), outcome
         set_pin(settings, contact, action.pin, now)
         queue_sms(session, phone, reply, purpose="registered")
-        return screen
-    if contact is None or _registered_household(session, contact, include_deleted=True) is None:
-        return ussd.Screen(texts.USSD_NOT_REGISTERED, end=True)
+        return screen, outcome
+    household = _registered_household(session, contact, include_deleted=True)
+    if contact is None or household is None:
+        return ussd.Screen(texts.USSD_NOT_REGISTERED, end=True), "not_registered"
     pin = action.pin if isinstance(action, ussd.CheckStatus) else action.old_pin
     refused = _attempt(session, settings, contact, pin, now)
     if refused is not None:
-        return ussd.Screen(refused, end=True)
+        return ussd.Screen(refused, end=True), "pin_locked" if contact.locked_until else "pin_wrong"
     if isinstance(action, ussd.CheckStatus):
-        household = _registered_household(session, contact, include_deleted=True)
-        assert household is not None
-        return ussd.Screen(status_reply(session, household), end=True)
+        return ussd.Screen(status_reply(session, household), end=True), "status"
     set_pin(settings, contact, action.new_pin, now)
     session.add(contact)
-    return ussd.Screen(texts.USSD_PIN_CHANGED, end=True)
+    return ussd.Screen(texts.USSD_PIN_CHANGED, end=True), "pin_set"
 
 
 # ---------------------------------------------------------------------------------------

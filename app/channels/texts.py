@@ -32,6 +32,7 @@ STOPPED = "Anda tidak akan menerima SMS SIGAP lagi. Kirim STATUS atau DAFTAR unt
 ALREADY_REGISTERED = "Nomor ini sudah mendaftarkan keluarga NIK {nik}. Kirim STATUS untuk cek."
 USSD_NOT_REGISTERED = "Nomor ini belum mendaftarkan keluarga. Pilih 1 Daftar keluarga di menu."
 USSD_PIN_CHANGED = "PIN diganti."
+USSD_BUSY = "Terlalu banyak permintaan dari nomor atau NIK ini. Coba lagi besok."
 
 _STATUS = {
     "self_reported": "menunggu verifikasi petugas lapangan",

@@ -272,3 +272,15 @@ def test_identifiers_never_appear_in_replies_or_the_message_log(db: Session, cfg
     for row in db.exec(select(OutboundSms)).all():
         assert NIK not in row.text
 
+
+
+def test_ussd_confirmations_are_logged_and_limited_per_nik(dial: Dial, db: Session, cfg: Settings) -> None:
+    dial("*".join([*register_path(dial), "1"]))
+    (logged,) = db.exec(select(ChannelMessage).where(ChannelMessage.kind == "ussd_register")).all()
+    assert logged.outcome == "registered" and logged.nik_key and NIK not in logged.nik_key
+    cfg.channel_nik_per_day = 1
+    other = {"phone": "081298765432", "session_id": "other"}
+    body, status = dial("*".join([*register_path(dial, kk="8271071203150002", **other), "1"]), **other)
+    assert status == 200 and body == "END " + texts.USSD_BUSY
+    assert count(db, Household) == 1
+    assert count(db, ChannelMessage, ChannelMessage.outcome == "throttled_nik") == 1
