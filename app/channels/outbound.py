@@ -68,7 +68,7 @@ class KannelSender:
 
     def __init__(self, settings: Settings, client: httpx.Client | None = None) -> None:
         self.settings = settings
-        self.client = client or httpx.Client(timeout=settings.kannel_timeout_seconds)
+        self.client = client  # None: a connection per message (a flush sends a handful)
 
     def dlr_url(self, sms: OutboundSms) -> str:
         secret = self.settings.gateway_secrets.get("kannel")
@@ -91,7 +91,11 @@ class KannelSender:
         if cfg.kannel_from:
             params["from"] = cfg.kannel_from
         try:
-            response = self.client.get(cfg.kannel_sendsms_url, params=params)
+            if self.client is None:
+                response = httpx.get(cfg.kannel_sendsms_url, params=params,
+                                     timeout=cfg.kannel_timeout_seconds)
+            else:
+                response = self.client.get(cfg.kannel_sendsms_url, params=params)
         except httpx.HTTPError as exc:
             raise SendFailed(f"kannel sendsms unreachable: {type(exc).__name__}") from None
         if not response.is_success:  # 202 "0: Accepted" / "3: Queued for later delivery"
