@@ -111,6 +111,7 @@ log-level = 0
 mo-recode = true
 http-request-retry = 2
 http-queue-delay = 0
+reply-couldnotfetch = "Maaf, layanan SIGAP sedang gangguan. Coba kirim lagi nanti."
 
 group = sms-service
 keyword = default
