@@ -1,4 +1,4 @@
-"""The ``sigap`` command line: serve, migrate, seed, users, openapi, netsim."""
+"""The ``sigap`` command line: serve, migrate, seed, users, sms, openapi, netsim."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ cli = typer.Typer(help="Sigap: Kota Ternate social-assistance registry", no_args
                   pretty_exceptions_enable=False)
 users_cli = typer.Typer(help="Manage users", no_args_is_help=True)
 cli.add_typer(users_cli, name="users")
+sms_cli = typer.Typer(help="Outbound SMS", no_args_is_help=True)
+cli.add_typer(sms_cli, name="sms")
 console = Console(stderr=True)
 OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
 
@@ -137,6 +139,42 @@ def users_demo() -> None:
     for username, role in made:
         table.add_row(username, role, password)
     Console().print(table)
+
+
+@sms_cli.command("flush")
+def sms_flush(limit: Annotated[int, typer.Option(min=1, help="send at most this many")] = 1000) -> None:
+    """Send queued SMS with the configured sender (SIGAP_SMS_SENDER), e.g. from cron.
+
+    Stops at the first message the gateway refuses (it stays queued for the next run) and
+    then exits 1, so cron reports it.
+    """
+    from functools import partial
+
+    from app.channels import outbound
+
+    settings = get_settings()
+    engine = engine_from_settings(settings)
+    sent = failed = 0
+    try:
+        with new_session(engine, read_only=True) as session:
+            total = min(outbound.queued(session), limit)
+        sender = outbound.sender_for(settings)
+        with Progress(TextColumn(f"SMS via {sender.name}"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=console) as bar:
+            task = bar.add_task("sms", total=total)
+            while sent + failed < total:
+                ok, bad = outbound.flush(partial(new_session, engine), settings, limit=1, sender=sender)
+                sent, failed = sent + ok, failed + bad
+                bar.advance(task, ok + bad)
+                if bad or not ok:  # refused (kept for the next run), or nothing left
+                    break
+        with new_session(engine, read_only=True) as session:
+            left = outbound.queued(session)
+    finally:
+        engine.dispose()
+    console.print(f"sent {sent}, refused {failed}, still queued {left}")
+    if failed:
+        raise typer.Exit(1)
 
 
 @cli.command()

@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     channel_pin_lock_hours: int = Field(default=24, ge=1)
     ussd_resume_hours: int = Field(default=24, ge=1)        # how long unfinished menus are kept
     sms_sender: Literal["log", "kannel"] = "log"           # who sends queued SMS (channels/outbound.py)
+    # Kannel's smsbox (docs/feature-phones.md#kannel): the sendsms interface and its sendsms-user
+    kannel_sendsms_url: str = "http://127.0.0.1:13013/cgi-bin/sendsms"
+    kannel_username: str = "sigap"
+    kannel_password: str = ""
+    kannel_from: str = "SIGAP"         # sender shown on residents' phones ("": smsbox's global-sender)
+    kannel_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # How gateways reach this API (delivery-report callbacks are built on it)
+    public_base_url: str = "http://127.0.0.1:8000"
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
@@ -69,6 +77,8 @@ class Settings(BaseSettings):
                 )
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production requires PostgreSQL (SIGAP_DATABASE_URL)")
+            if self.sms_sender == "kannel" and not self.kannel_password:
+                raise ValueError("SIGAP_SMS_SENDER=kannel needs SIGAP_KANNEL_PASSWORD (the sendsms-user's)")
         return self
 
     @property

@@ -4,6 +4,7 @@ the configured sender after commit (and by ``sigap sms flush`` for anything left
 Senders are adapters too: ``log`` (the default; records the message as sent without any
 network, for development and tests) and ``kannel`` (Kannel's ``sendsms`` interface, with a
 delivery-report URL).  A failed send stays queued for the next flush, up to ``MAX_ATTEMPTS``.
+Delivery reports move ``sent`` to ``delivered`` or ``failed`` (``record_delivery``).
 """
 
 from __future__ import annotations
@@ -11,17 +12,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Protocol
+from urllib.parse import quote
 
+import httpx
 from fastapi import BackgroundTasks, Request
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from app.channels import gsm7
 from app.channels.models import OutboundSms
 from app.config import Settings
 from app.db import utcnow
 
 log = logging.getLogger("sigap.channels")
 MAX_ATTEMPTS = 5
+# httpx logs every request URL at INFO; a sendsms URL carries the sendsms-user's password
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class SendFailed(Exception):
@@ -46,11 +54,69 @@ class LogSender:
         return None
 
 
-SENDERS: dict[str, Callable[[Settings], SmsSender]] = {"log": lambda settings: LogSender()}
+class KannelSender:
+    """Kannel smsbox's ``sendsms`` interface, asking for a delivery report.
+
+    The DLR URL carries our own message id (Kannel 1.4's sendsms answers "0: Accepted for
+    delivery" without an id of its own) and the gateway secret; Kannel fills in ``%d``, the
+    report type, when the report arrives (``/channels/sms/kannel/dlr``).
+    """
+
+    name = "kannel"
+    # 1 delivered to the phone, 2 undelivered, 16 rejected by the SMSC: final states only
+    DLR_MASK = 1 | 2 | 16
+
+    def __init__(self, settings: Settings, client: httpx.Client | None = None) -> None:
+        self.settings = settings
+        self.client = client  # None: a connection per message (a flush sends a handful)
+
+    def dlr_url(self, sms: OutboundSms) -> str:
+        secret = self.settings.gateway_secrets.get("kannel")
+        if not secret:
+            raise SendFailed("no secret for 'kannel' in SIGAP_GATEWAY_SECRETS: its delivery reports "
+                             "would be refused")
+        base = self.settings.public_base_url.rstrip("/")
+        # Kannel reads %X in this URL as its escapes: a literal percent must be written %%
+        key = quote(secret, safe="").replace("%", "%%")
+        return f"{base.replace('%', '%%')}/channels/sms/kannel/dlr?key={key}&id={sms.id}&type=%d"
+
+    def send(self, sms: OutboundSms) -> str | None:
+        cfg = self.settings
+        params: dict[str, str | int] = {
+            "username": cfg.kannel_username, "password": cfg.kannel_password, "to": sms.phone,
+            "text": sms.text, "charset": "UTF-8",
+            # replies are written in GSM-7; anything else must travel as UCS-2, not be mangled
+            "coding": 0 if gsm7.is_gsm7(sms.text) else 2,
+            "dlr-mask": self.DLR_MASK, "dlr-url": self.dlr_url(sms)}
+        if cfg.kannel_from:
+            params["from"] = cfg.kannel_from
+        try:
+            if self.client is None:
+                response = httpx.get(cfg.kannel_sendsms_url, params=params,
+                                     timeout=cfg.kannel_timeout_seconds)
+            else:
+                response = self.client.get(cfg.kannel_sendsms_url, params=params)
+        except httpx.HTTPError as exc:
+            raise SendFailed(f"kannel sendsms unreachable: {type(exc).__name__}") from None
+        if not response.is_success:  # 202 "0: Accepted" / "3: Queued for later delivery"
+            raise SendFailed(f"kannel sendsms answered {response.status_code}: {response.text[:120]}")
+        log.info("sms %s to %s**** handed to kannel (%s)", sms.id, sms.phone[:-4], sms.purpose)
+        return None
+
+
+SENDERS: dict[str, Callable[[Settings], SmsSender]] = {
+    "log": lambda settings: LogSender(),
+    "kannel": KannelSender,
+}
 
 
 def sender_for(settings: Settings) -> SmsSender:
     return SENDERS[settings.sms_sender](settings)
+
+
+def queued(session: Session) -> int:
+    return int(session.exec(select(func.count()).select_from(OutboundSms)
+                            .where(OutboundSms.status == "queued")).one())
 
 
 def flush(session_factory: Callable[[], AbstractContextManager[Session]], settings: Settings, *,
@@ -85,6 +151,30 @@ def flush(session_factory: Callable[[], AbstractContextManager[Session]], settin
                 break
     return sent, failed
 
+
+# Kannel's report types (%d): what each means for the message
+DELIVERED, UNDELIVERED, BUFFERED, SMSC_ACCEPTED, SMSC_REJECTED = 1, 2, 4, 8, 16
+
+
+def record_delivery(session: Session, *, sms_id: int, report: int, now: datetime) -> OutboundSms | None:
+    """Apply a delivery report to the message (None: no such message).
+
+    ``delivered`` is final; a report of a failure marks ``failed`` unless it was delivered;
+    intermediate reports (buffered, accepted by the SMSC) change nothing.  The row is
+    locked first: a report can overtake the flush that is still committing ``sent``.
+    """
+    sms = session.exec(select(OutboundSms).where(OutboundSms.id == sms_id).with_for_update()).first()
+    if sms is None:
+        return None
+    if sms.status != "delivered":
+        if report & DELIVERED:
+            sms.status, sms.last_error = "delivered", None
+        elif report & (UNDELIVERED | SMSC_REJECTED):
+            reason = "rejected by the SMSC" if report & SMSC_REJECTED else "not delivered"
+            sms.status, sms.last_error = "failed", f"{reason} (report {report})"
+        sms.updated_at = now
+        session.add(sms)
+    return sms
 
 
 QUEUED = "sigap_sms_queued"

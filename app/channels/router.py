@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.channels.gateways import africastalking
+from app.channels.gateways import africastalking, kannel
 
 router = APIRouter(tags=["channels"])
-for adapter in (africastalking,):
+for adapter in (africastalking, kannel):
     router.include_router(adapter.router)

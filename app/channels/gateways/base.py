@@ -11,10 +11,11 @@ an unauthenticated endpoint that writes to the registry must not exist by defaul
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Header, Query, Request
+from fastapi import Depends, Header, Query, Request
+from sqlmodel import Session
 
 from app.config import Settings
 from app.errors import Forbidden, InvalidData, error_responses
@@ -50,3 +51,20 @@ def shared_secret(gateway: str) -> Callable[..., None]:
         check_secret(request.app.state.settings, gateway, key or x_gateway_key)
 
     return dependency
+
+
+def gateway_session(request: Request) -> Iterator[Session]:
+    """``app.db.get_session`` for gateway callbacks, always a WRITING transaction: Kannel calls
+    back with GET and the callback writes (SQLite: ``BEGIN IMMEDIATE``, so a concurrent
+    writer queues instead of failing when a read lock cannot be upgraded).  Committed
+    before the response leaves, like every request."""
+    with request.app.state.session_factory() as session:
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        session.commit()
+
+
+GatewaySessionDep = Annotated[Session, Depends(gateway_session, scope="function")]

@@ -1,0 +1,284 @@
+"""The SMS path through a REAL Kannel (bearerbox + smsbox + fakesmsc, tests/channels/
+kannel_harness.py) to the real app served by uvicorn, on both database engines.
+
+One Kannel and one app per engine for the module (each test uses its own phone numbers):
+starting Kannel takes about half a second, but a fresh database per test would double the
+time for nothing.  Skipped, visibly, only when the Kannel binaries are absent; with
+SIGAP_REQUIRE_KANNEL=1 (CI) their absence fails the run instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from typer.testing import CliRunner
+
+from app.channels import service
+from app.channels.models import ChannelMessage, OutboundSms
+from app.channels.outbound import KannelSender, SendFailed
+from app.cli import cli
+from app.config import Settings, get_settings
+from app.main import create_app
+from app.registry.models import Household
+from tests.channels.conftest import SECRETS
+from tests.channels.kannel_harness import SHORT_CODE, Kannel, free_port, missing_binaries
+from tests.channels.test_journeys import count
+from tests.conftest import reference_database, settings_for
+
+REQUIRE = os.environ.get("SIGAP_REQUIRE_KANNEL") == "1"
+NIK, KK = "8271071705800001", "8271071203150001"      # see tests/channels/conftest.py
+
+
+class LoseAnswerOnce:
+    """For phones in ``phones``: the app handles the message (and commits), then the answer
+    is lost on the way and smsbox sees a 503, as when a proxy or the network fails after the
+    commit.  Every get-url call is recorded as (phone, Kannel's message id)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.phones: set[str] = set()
+        self.calls: list[tuple[str, str]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/channels/sms/kannel":
+            await self.app(scope, receive, send)
+            return
+        query = parse_qs(scope["query_string"].decode("latin-1"))
+        phone = query.get("from", [""])[0]
+        self.calls.append((phone, query.get("id", [""])[0]))
+        if phone not in self.phones:
+            await self.app(scope, receive, send)
+            return
+        self.phones.discard(phone)
+
+        async def swallow(message: Message) -> None:
+            pass
+
+        await self.app(scope, receive, swallow)
+        await send({"type": "http.response.start", "status": 503, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+@dataclass
+class Live:
+    kannel: Kannel
+    engine: Engine
+    settings: Settings
+    base: str
+    front: LoseAnswerOnce
+    phones: Iterator[str] = field(default_factory=lambda: (f"62812000{n:05d}" for n in range(1, 10_000)))
+
+    def phone(self) -> str:
+        """A phone number no other test uses (as an Indonesian SMSC writes it: 62..., no +)."""
+        return next(self.phones)
+
+    def session(self) -> Session:
+        return Session(self.engine)
+
+
+def _serve(app: ASGIApp, port: int) -> tuple[uvicorn.Server, threading.Thread]:
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    return server, thread
+
+
+@pytest.fixture(scope="module")
+def live(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    absent = missing_binaries()
+    if absent:
+        msg = f"Kannel not installed ({', '.join(absent)}; apt-get install kannel kannel-extras)"
+        if REQUIRE:
+            pytest.fail(msg + " and SIGAP_REQUIRE_KANNEL=1", pytrace=False)
+        pytest.skip(msg + ": live Kannel tests SKIPPED")
+    tmp = tmp_path_factory.mktemp(f"kannel-{db_kind}")
+    app_port = free_port()
+    base = f"http://127.0.0.1:{app_port}"
+    kannel = Kannel(tmp, app_url=base, secret=SECRETS["kannel"])
+    with reference_database(db_kind, tmp, pool_size=10) as eng:
+        settings = settings_for(
+            eng.url.render_as_string(hide_password=False), gateway_secrets=SECRETS, sms_sender="kannel",
+            kannel_sendsms_url=kannel.sendsms_url, kannel_username=kannel.sendsms_user,
+            kannel_password=kannel.sendsms_password, public_base_url=base)
+        front = LoseAnswerOnce(create_app(settings, engine=eng))
+        server, thread = _serve(front, app_port)
+        try:
+            kannel.start()
+            yield Live(kannel=kannel, engine=eng, settings=settings, base=base, front=front)
+        finally:
+            kannel.stop()
+            server.should_exit = True
+            thread.join(10)
+
+
+def _until(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+def test_register_by_sms_then_ask_the_status_through_kannel(live: Live) -> None:
+    phone, k = live.phone(), live.kannel
+    k.send(phone, f"DAFTAR#{NIK}#{KK}#4#Tafraka")
+    [reply] = k.wait_for(phone)
+    assert (reply.sender, reply.to) == (SHORT_CODE, phone)
+    assert reply.text.startswith("Terima kasih") and "8271********0001" in reply.text, reply
+    assert "Tafraka" in reply.text and NIK not in reply.text and KK not in reply.text
+    with live.session() as s:
+        household = s.exec(select(Household).where(Household.kk_number == KK)).one()
+        assert (household.source, household.phone) == ("sms", f"+{phone}")
+        row = s.exec(select(ChannelMessage).where(ChannelMessage.phone == f"+{phone}")).one()
+        assert row.gateway == "kannel" and len(row.provider_id or "") == 36  # Kannel's own id (%I)
+
+    k.send(phone, "STATUS")
+    replies = k.wait_for(phone, count=2)
+    assert replies[1].text.startswith("SIGAP: Keluarga NIK 8271********0001"), replies[1]
+    assert "menunggu verifikasi" in replies[1].text
+
+
+def test_a_message_kannel_retries_registers_once_and_is_answered_once(live: Live) -> None:
+    phone, k = live.phone(), live.kannel
+    live.front.phones.add(phone)  # the first answer is lost: smsbox retries (http-request-retry)
+    k.send(phone, "DAFTAR#8271075203900002#8271071203150002#2#Tafraka")
+    [reply] = k.wait_for(phone)
+    assert reply.text.startswith("Terima kasih"), reply
+    calls = [c for c in live.front.calls if c[0] == phone]
+    assert len(calls) == 2 and calls[0] == calls[1], calls  # the same Kannel message id twice
+    with live.session() as s:
+        assert count(s, Household, Household.kk_number == "8271071203150002") == 1
+        row = s.exec(select(ChannelMessage).where(ChannelMessage.provider_id == calls[0][1])).one()
+        assert row.outcome == "registered"
+    k.send(phone, "BANTUAN")  # anything after it still gets its reply, and no second one came
+    assert [m.text[:13] for m in k.wait_for(phone, count=2)] == ["Terima kasih.", "SIGAP Ternate"]
+
+
+def test_a_forged_callback_is_refused_and_changes_nothing(live: Live) -> None:
+    phone = live.phone()
+    forged = live.kannel.get_url().replace(SECRETS["kannel"], "guessed")
+    url = (forged.replace("%p", phone).replace("%P", SHORT_CODE).replace("%I", "forged-1")
+           .replace("%b", f"DAFTAR%23{NIK}%23{KK}%234%23Tafraka").replace("%c", "0").replace("%C", "UTF-8"))
+    for target in (url, url.replace("key=guessed&", "")):
+        r = httpx.get(target)
+        assert r.status_code == 403 and r.json()["error"] == "gateway_forbidden"
+    with live.session() as s:
+        assert count(s, ChannelMessage, ChannelMessage.phone == f"+{phone}") == 0
+        assert count(s, Household, Household.phone == f"+{phone}") == 0
+
+
+def test_throttled_messages_get_no_sms_at_all(live: Live) -> None:
+    phone, other, k = live.phone(), live.phone(), live.kannel
+    live.settings.channel_phone_per_hour = 1
+    try:
+        k.send(phone, "BANTUAN")
+        k.wait_for(phone)
+        k.send(phone, "BANTUAN")  # over the limit: the app answers 200 with an empty body
+        _until(lambda: len(k.requests_from(phone)) == 2, "smsbox never asked about the 2nd message")
+    finally:
+        live.settings.channel_phone_per_hour = 12
+    k.send(other, "BANTUAN")  # after smsbox handled the empty answer, another phone's SMS ...
+    k.wait_for(other)
+    assert len(k.wait_for(phone)) == 1  # ... arrives, and still only one for the throttled phone
+    with live.session() as s:
+        outcomes = s.exec(select(ChannelMessage.outcome).where(ChannelMessage.phone == f"+{phone}")).all()
+        assert sorted(outcomes) == ["help", "throttled"]
+
+
+def test_a_ucs2_message_is_read_correctly(live: Live) -> None:
+    # the phone switched to UCS-2 for the curly apostrophe; smsbox's mo-recode hands it over as UTF-8
+    phone = live.phone()
+    live.kannel.send_ucs2(phone, "Bantuan ’")
+    [reply] = live.kannel.wait_for(phone)
+    assert reply.text.startswith("SIGAP Ternate"), reply
+
+
+def _dial(live: Live, phone: str, text: str) -> str:
+    r = httpx.post(f"{live.base}/channels/ussd/africastalking", params={"key": SECRETS["africastalking"]},
+                   data={"sessionId": f"live-{phone}", "serviceCode": "*123#", "phoneNumber": phone,
+                         "text": text})
+    assert r.status_code == 200, r.text
+    return r.text
+
+
+def _ussd_register(live: Live, phone: str, nik: str, kk: str) -> None:
+    """Through the Africa's Talking adapter: Pulau Hiri, Tafraka, the answers, PIN 2580."""
+    path = ["1", nik, "1", kk]
+    for name in ("Pulau Hiri", "Tafraka"):
+        for _ in range(10):  # pages of the menu ("98 Berikutnya") until the name shows
+            screen = _dial(live, phone, "*".join(path))
+            choice = [m.group(1) for m in re.finditer(r"^(\d+) (.+)$", screen, re.M) if m.group(2) == name]
+            path.append(choice[0] if choice else "98")
+            if choice:
+                break
+    final = _dial(live, phone, "*".join([*path, "4", "1", "4", "1", "2580", "2580", "1"]))
+    assert final.startswith("END Terima kasih"), final
+
+
+def test_ussd_registration_confirmation_goes_out_through_kannel_and_is_reported_delivered(
+        live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    phone, k = live.phone(), live.kannel
+    _ussd_register(live, phone, "8271074408850003", "8271071203150003")
+    # the request queued the confirmation; its flush (KannelSender) handed it to sendsms ...
+    [sms] = k.wait_for(f"+{phone}")
+    assert sms.sender == "SIGAP" and sms.text.startswith("Terima kasih") and "8271********0003" in sms.text
+    assert "8271074408850003" not in sms.text
+
+    def status(purpose: str) -> str | None:
+        with live.session() as s:
+            row = s.exec(select(OutboundSms).where(OutboundSms.phone == f"+{phone}",
+                                                   OutboundSms.purpose == purpose)).first()
+            return row.status if row else None
+
+    # ... and the fake SMSC's delivery report came back through smsbox to the DLR URL
+    _until(lambda: status("registered") == "delivered", f"no DLR: {status('registered')}\n{k.logs()}")
+
+    # `sigap sms flush`, as cron runs it, sends what is left queued through the same Kannel
+    with live.session() as s:
+        service.queue_sms(s, f"+{phone}", "SIGAP: tes pengiriman ulang", purpose="cli_test")
+        s.commit()
+    env = {"DATABASE_URL": live.settings.database_url, "SMS_SENDER": "kannel",
+           "KANNEL_SENDSMS_URL": k.sendsms_url, "KANNEL_PASSWORD": k.sendsms_password,
+           "GATEWAY_SECRETS": json.dumps(SECRETS), "PUBLIC_BASE_URL": live.base, "LOG_JSON": "false"}
+    for name, value in env.items():
+        monkeypatch.setenv(f"SIGAP_{name}", value)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["sms", "flush"], catch_exceptions=False)
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0 and "sent 1, refused 0, still queued 0" in result.output, result.output
+    assert k.wait_for(f"+{phone}", count=2)[1].text == "SIGAP: tes pengiriman ulang"
+    _until(lambda: status("cli_test") == "delivered", f"no DLR for the flushed SMS\n{k.logs()}")
+
+    # STATUS by SMS from the phone that registered by USSD
+    k.send(phone, "CEK")
+    [answer] = k.wait_for(phone)
+    assert answer.text.startswith("SIGAP: Keluarga NIK 8271********0003"), answer
+
+
+def test_the_kannel_sender_reports_a_refusal(live: Live) -> None:
+    sender = live.settings.model_copy(update={"kannel_password": "wrong"})
+    with live.session() as s:
+        sms = OutboundSms(phone="+6281200099999", text="x", purpose="test")
+        s.add(sms)
+        s.commit()
+        with pytest.raises(SendFailed, match="403"):
+            KannelSender(sender).send(sms)
