@@ -96,6 +96,9 @@ def handle_enumerator_sms(session: Session, settings: Settings, sender: str, tex
     if frame.total == 1:
         payload = chunk
     else:
+        # parts of one device one at a time: two parts arriving together must not each see
+        # only themselves (PostgreSQL row lock; SQLite writers are serial anyway)
+        session.refresh(device, with_for_update=True)
         done = repository.ledger_entries(session, device.id, [frame.seq]).get(frame.seq)
         if done is not None and done.outcome != "processing":
             return _reply(device, MutationResult.model_validate(done.result))  # a late resent part

@@ -17,7 +17,7 @@ from sqlmodel import Session
 from typer.testing import CliRunner
 
 from app.audit.models import AuditEntry
-from app.auth.models import Role
+from app.auth.models import Role, User
 from app.config import Settings
 from app.registry.models import Household, Member
 from app.registry.synthetic import SyntheticRegistry
@@ -320,6 +320,20 @@ class TestBadInput:
                         headers={**V1, **make_account(Role.admin).headers})
         assert r.status_code == 200, r.text
         self._refused(db, settings, texts[0], REPLIES["revoked"])
+
+    def test_a_disabled_enumerator(self, db: Session, settings: Settings,
+                                   sent: tuple[DeviceClient, list[str]]) -> None:
+        tablet, texts = sent
+        enrolment = tablet.store.meta().enrolment
+        assert enrolment is not None
+        device = db.get(Device, enrolment.device_id)
+        assert device is not None
+        user = db.get(User, device.user_id)
+        assert user is not None
+        user.is_active = False
+        db.add(user)
+        db.commit()
+        self._refused(db, settings, texts[0], REPLIES["inactive"])
 
     def test_a_replayed_part_of_another_seq_is_refused(
             self, db: Session, settings: Settings, sent: tuple[DeviceClient, list[str]]) -> None:
