@@ -1,10 +1,10 @@
 """SMS fallback, format v1: one sync mutation as one or a few authenticated, encrypted SMS.
 
-``pack``/``unpack``: a Mutation as a bit-packed payload driven by the v1 field tables below
-(only the fields present; codes as small integers; NIK/KK, dates, names packed; record ids
-derived from (device, seq) so they need no bytes).  ``seal``/``open_part``: the payload
-split into parts, each encrypted and authenticated (AES-CCM, 8-byte tag) and written as
-``K1 `` + base64 (GSM-7 basic characters only).  ``ack_code``: the server's reply code.
+``pack``/``unpack``: a Mutation as a bit-packed payload driven by the v1 field tables of
+``smsfields`` (only the fields present; codes as small integers; NIK/KK, dates, names
+packed; record ids derived from (device, seq) so they need no bytes).  ``seal``/``open_part``:
+the payload split into parts, each encrypted and authenticated (AES-CCM, 8-byte tag) and
+written as ``K1 `` + base64url (GSM-7 basic characters only).  ``ack_code``: the server's reply code.
 docs/sms-fallback.md is the specification; this module is its reference implementation.
 Pure: no FastAPI, no server models.
 """
@@ -40,7 +40,7 @@ from sync_protocol.smsfields import (
 )
 
 PREFIX = "K1 "
-MAX_FRAME = 117       # bytes: 156 base64 characters + "K1 " = 159 <= 160 GSM-7 septets
+MAX_FRAME = 117       # bytes: 156 base64url characters + "K1 " = 159 <= 160 GSM-7 septets
 TAG_BYTES = 8
 MAX_PARTS = 16
 KEY_BYTES = 16
@@ -51,13 +51,16 @@ __all__ = [
     "SmsFormatError",
     "ack_code",
     "derived_id",
+    "encode",
     "format_ack",
+    "is_enumerator_sms",
     "open_part",
     "pack",
     "parse_ack",
     "parse_frame",
     "seal",
     "unpack",
+    "verify_ack",
 ]
 
 
