@@ -5,12 +5,12 @@ from app.auth.models import EnumeratorAssignment, User
 from app.channels.models import ChannelMessage, Contact, OutboundSms, UssdSession
 from app.media.models import MediaLink, MediaObject, MediaUpload
 from app.registry.models import FieldTask, Household, KkHistory, Member
-from app.sync.models import Device, SyncChange, SyncConflict, SyncCounter, SyncMutation
+from app.sync.models import Device, SyncChange, SyncConflict, SyncCounter, SyncMutation, SyncSmsPart
 from app.wilayah.models import Kecamatan, Kelurahan
 
 __all__ = [
     "AuditEntry", "ChannelMessage", "Contact", "Device", "EnumeratorAssignment", "FieldTask",
     "Household", "Kecamatan", "Kelurahan", "KkHistory", "MediaLink", "MediaObject", "MediaUpload",
-    "Member", "OutboundSms", "SyncChange", "SyncConflict", "SyncCounter", "SyncMutation", "User",
-    "UssdSession",
+    "Member", "OutboundSms", "SyncChange", "SyncConflict", "SyncCounter", "SyncMutation", "SyncSmsPart",
+    "User", "UssdSession",
 ]

@@ -241,6 +241,47 @@ def sync(ctx: typer.Context) -> None:
         out.print(f"[yellow]{report.attention} hal perlu diperiksa:[/] jalankan `sigap-device status`.")
 
 
+@app.command("sms-encode")
+def sms_encode(ctx: typer.Context,
+               resend: Annotated[bool, typer.Option(
+                   "--resend", help="also mutations already handed to the SMS app")] = False) -> None:
+    """Print pending changes as SMS texts (no data connection): send each line as one SMS."""
+    with _client(ctx) as client:
+        messages = client.sms_encode(resend=resend)
+    if not messages:
+        err.print("Tidak ada perubahan yang perlu dikirim lewat SMS.")
+    for message in messages:
+        if message.error:
+            err.print(f"[yellow]seq {message.seq} tidak bisa lewat SMS[/] ({message.error}); "
+                      "akan dikirim saat sinkron internet.")
+            continue
+        for i, text in enumerate(message.texts, 1):
+            err.print(f"seq {message.seq}, SMS {i}/{len(message.texts)}:")
+            print(text)
+
+
+@app.command("sms-ack")
+def sms_ack(ctx: typer.Context,
+            text: Annotated[str, typer.Argument(help='the server\'s reply, e.g. "SIGAP OK 12 AB7Q ..."')]
+            ) -> None:
+    """Record the server's SMS reply: the change counts as delivered if its code checks out."""
+    with _client(ctx) as client:
+        result = client.sms_ack(text)
+    if result.status == "acknowledged":
+        words = {"OK": "diterima", "KONFLIK": "diterima dengan konflik", "TOLAK": "ditolak"}
+        word = words[result.word or "OK"]
+        out.print(f"Perubahan seq {result.seq} {word} server.")
+        if result.word != "OK":
+            out.print("[yellow]Periksa:[/] jalankan `sigap-device status`.")
+    elif result.status == "already":
+        out.print(f"Perubahan seq {result.seq} sudah tercatat terkirim.")
+    else:
+        reason = ("kode balasan tidak cocok (bukan dari server Sigap untuk perangkat ini)"
+                  if result.status == "bad_code" else "bukan balasan SMS Sigap")
+        err.print(f"[red]Balasan ditolak:[/] {reason}. Tidak ada yang diubah.")
+        raise typer.Exit(EXIT_ERROR)
+
+
 @app.command()
 def status(ctx: typer.Context,
            dismiss: Annotated[list[int] | None, typer.Option(

@@ -19,6 +19,7 @@ import base64
 import gzip
 import hashlib
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -30,6 +31,7 @@ from typing import Any, Literal, TypeVar
 import httpx
 from pydantic import ValidationError
 
+from sync_protocol import smscodec
 from sync_protocol.messages import (
     PROTOCOL_VERSION,
     VERSION_HEADER,
@@ -37,7 +39,10 @@ from sync_protocol.messages import (
     EnrolResponse,
     EntityType,
     Mutation,
+    MutationResult,
     Operation,
+    Outcome,
+    Problem,
     PullResponse,
     PushRequest,
     PushResponse,
@@ -176,6 +181,32 @@ class DeviceStatus:
     attention: list[AttentionItem]
 
 
+@dataclass(frozen=True)
+class SmsMessage:
+    """One outbox mutation as the SMS texts to send, in order (or why it cannot go by SMS)."""
+
+    seq: int
+    texts: list[str]
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SmsAckResult:
+    # acknowledged | already (not in the outbox any more) | bad_code | not_an_ack
+    status: str
+    seq: int | None = None
+    word: str | None = None
+
+
+def as_mutation(m: PendingMutation) -> Mutation:
+    """An outbox row as the push mutation both HTTP and SMS carry (the same content)."""
+    return Mutation(
+        seq=m.seq, entity=EntityType(m.entity), id=uuid.UUID(m.id), op=Operation(m.op),
+        base_version=m.base_version if m.op != "create" else None,
+        household_id=uuid.UUID(m.household_id) if m.entity != "household" and m.op == "create" else None,
+        fields=m.fields, recorded_at=datetime.fromisoformat(m.recorded_at))
+
+
 def _default_rand() -> float:
     return random.SystemRandom().random()
 
@@ -282,7 +313,8 @@ class DeviceClient:
         enrolment = Enrolment(server_url=url, device_id=answer.device_id, device_token=answer.device_token,
                               username=answer.username, scope=list(answer.scope),
                               limits=answer.limits.model_dump(),
-                              token_expires_at=expires.isoformat(timespec="seconds"))
+                              token_expires_at=expires.isoformat(timespec="seconds"),
+                              sms_number=answer.sms_number, sms_key=answer.sms_key)
         self.store.save_enrolment(enrolment)
         return enrolment
 
@@ -379,12 +411,68 @@ class DeviceClient:
 
     @staticmethod
     def _push_body(batch: list[PendingMutation]) -> bytes:
-        mutations = [Mutation(
-            seq=m.seq, entity=EntityType(m.entity), id=uuid.UUID(m.id), op=Operation(m.op),
-            base_version=m.base_version if m.op != "create" else None,
-            household_id=uuid.UUID(m.household_id) if m.entity != "household" and m.op == "create" else None,
-            fields=m.fields, recorded_at=datetime.fromisoformat(m.recorded_at)) for m in batch]
+        mutations = [as_mutation(m) for m in batch]
         return PushRequest(mutations=mutations).model_dump_json(exclude_none=True).encode()
+
+    # --- SMS fallback (docs/sms-fallback.md) -------------------------------------------------
+
+    def _sms_identity(self) -> tuple[Enrolment, int, bytes]:
+        enrolment = self.store.meta().enrolment
+        if enrolment is None:
+            raise NotEnrolled("perangkat belum terdaftar: jalankan enrol")
+        if enrolment.sms_number is None or enrolment.sms_key is None:
+            raise SyncError("perangkat belum punya kunci SMS: daftarkan ulang (enrol) saat ada internet")
+        return enrolment, enrolment.sms_number, smscodec.key_from_text(enrolment.sms_key)
+
+    def sms_encode(self, *, resend: bool = False) -> list[SmsMessage]:
+        """Pending outbox mutations as SMS texts, marked as handed to the SMS app.
+
+        Mutations already handed over are left out unless ``resend``.  A mutation that
+        cannot travel by SMS (a media link, a field format v1 cannot carry) comes back with
+        ``error`` set and stays for the next HTTP sync.
+        """
+        enrolment, number, key = self._sms_identity()
+        out: list[SmsMessage] = []
+        for m in self.store.pending(limit=2**31):
+            if m.sms_sent_at and not resend:
+                continue
+            try:
+                texts = smscodec.encode(as_mutation(m), device_id=enrolment.device_id,
+                                        device_number=number, key=key)
+            except smscodec.SmsEncodeError as exc:
+                out.append(SmsMessage(seq=m.seq, texts=[], error=str(exc)))
+                continue
+            out.append(SmsMessage(seq=m.seq, texts=texts))
+        self.store.mark_sms_sent([x.seq for x in out if x.texts])
+        return out
+
+    def sms_ack(self, text: str) -> SmsAckResult:
+        """Take the server's reply SMS: verify its code and acknowledge that mutation.
+
+        ``OK`` counts as ``merged`` (the next pull brings the server's record and version),
+        ``KONFLIK`` as ``conflict`` and ``TOLAK`` as ``rejected``; both go to the attention
+        list.  A wrong code changes nothing.
+        """
+        ack = smscodec.parse_ack(text)
+        if ack is None:
+            return SmsAckResult(status="not_an_ack")
+        _, number, key = self._sms_identity()
+        if not smscodec.verify_ack(ack, key=key, device_number=number):
+            return SmsAckResult(status="bad_code", seq=ack.seq, word=ack.word)
+        pending = [m for m in self.store.pending(after=ack.seq - 1, limit=1) if m.seq == ack.seq]
+        if not pending:
+            return SmsAckResult(status="already", seq=ack.seq, word=ack.word)
+        m = pending[0]
+        outcome = {"OK": Outcome.merged, "KONFLIK": Outcome.conflict}.get(ack.word, Outcome.rejected)
+        problems = []
+        if outcome is Outcome.rejected:
+            found = re.search(r"Ditolak: (\S+) \((\w+)\)", ack.note)
+            problems = [Problem(field=found[1] if found else "sms", rule=found[2] if found else "rejected",
+                                message=ack.note)]
+        result = MutationResult(seq=m.seq, entity=EntityType(m.entity), id=uuid.UUID(m.id), outcome=outcome,
+                                status=422 if problems else 200, message=ack.note, problems=problems)
+        self.store.apply_push_results([m], [result])
+        return SmsAckResult(status="acknowledged", seq=ack.seq, word=ack.word)
 
     def _pull(self, enrolment: Enrolment, report: SyncReport,
               progress: Callable[[SyncEvent], None] | None) -> None:

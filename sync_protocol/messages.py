@@ -79,6 +79,11 @@ class EnrolResponse(BaseModel):
     scope: list[str] = Field(description="kelurahan codes the device will receive")
     limits: Limits
     protocol_versions: list[int]
+    sms_number: int | None = Field(
+        default=None, description="short device number carried in every enumerator SMS (SMS fallback)")
+    sms_key: str | None = Field(
+        default=None, description="base64 of the device's 16-byte SMS key; keep it secret, it is "
+                                  "only sent in enrolment responses (docs/sms-fallback.md)")
 
 
 # --- push ------------------------------------------------------------------------------------

@@ -29,8 +29,9 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 
 from sync_protocol.messages import Change, ChangeKind, MutationResult, Outcome, Resolution
+from sync_protocol.smscodec import derived_id
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ENTITIES = ("household", "member")
 MEDIA_KINDS = ("house_photo", "consent_form")
 _RESERVED_FIELDS = frozenset({"id", "version", "household_id"})
@@ -100,6 +101,15 @@ CREATE TABLE attention (
 """
 
 
+# version 2: the SMS fallback (docs/sms-fallback.md): the device's SMS number and key, and
+# when each outbox mutation was handed to the SMS app
+_SCHEMA_2 = """
+ALTER TABLE meta ADD COLUMN sms_number INTEGER;
+ALTER TABLE meta ADD COLUMN sms_key TEXT;
+ALTER TABLE outbox ADD COLUMN sms_sent_at TEXT
+"""
+
+
 class StoreError(Exception):
     """The store file cannot be used as asked (wrong schema, another device's data...)."""
 
@@ -117,6 +127,8 @@ class Enrolment:
     scope: list[str]
     limits: dict[str, int]
     token_expires_at: str | None = None
+    sms_number: int | None = None   # SMS fallback: short device number and base64 key
+    sms_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +149,7 @@ class PendingMutation:
     household_id: str
     fields: dict[str, Any]
     recorded_at: str
+    sms_sent_at: str | None = None  # handed to the SMS app (SMS fallback); still unacknowledged
 
 
 @dataclass(frozen=True)
@@ -205,6 +218,12 @@ def _fields(value: Any, what: str) -> dict[str, Any]:
     return plain
 
 
+def _answered(fields: dict[str, Any]) -> dict[str, Any]:
+    """A create's fields without the null ones: for a new record null and absent mean the
+    same (not answered), and leaving them out keeps the mutation, and its SMS, short."""
+    return {k: v for k, v in fields.items() if v is not None}
+
+
 def _overlay(state: dict[str, Any], fields: Mapping[str, Any]) -> None:
     """Apply an update's fields; ``None`` clears a field (pull data omits null fields)."""
     for name, value in fields.items():
@@ -237,9 +256,10 @@ class Store:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version == SCHEMA_VERSION:
                 return
-            if version != 0:
+            if version not in (0, 1):
                 raise StoreError(f"{self.path}: store schema {version}, this client knows {SCHEMA_VERSION}")
-            for statement in _SCHEMA.split(";"):
+            steps = ([_SCHEMA] if version == 0 else []) + [_SCHEMA_2]
+            for statement in ";".join(steps).split(";"):
                 if statement.strip():
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
@@ -276,7 +296,8 @@ class Store:
                 server_url=row["server_url"], device_id=row["device_id"],
                 device_token=row["device_token"], username=row["username"],
                 scope=json.loads(row["scope"]), limits=json.loads(row["limits"]),
-                token_expires_at=row["token_expires_at"])
+                token_expires_at=row["token_expires_at"], sms_number=row["sms_number"],
+                sms_key=row["sms_key"])
         return Meta(enrolment=enrolment, next_seq=row["next_seq"], cursor=row["cursor"],
                     last_sync_at=row["last_sync_at"])
 
@@ -294,10 +315,10 @@ class Store:
                 conn.execute("UPDATE meta SET cursor = NULL, last_sync_at = NULL WHERE id = 1")
             conn.execute(
                 "UPDATE meta SET server_url = ?, device_id = ?, device_token = ?, token_expires_at = ?,"
-                " username = ?, scope = ?, limits = ? WHERE id = 1",
+                " username = ?, scope = ?, limits = ?, sms_number = ?, sms_key = ? WHERE id = 1",
                 (enrolment.server_url, enrolment.device_id, enrolment.device_token,
                  enrolment.token_expires_at, enrolment.username, _dump(enrolment.scope),
-                 _dump(enrolment.limits)))
+                 _dump(enrolment.limits), enrolment.sms_number, enrolment.sms_key))
         return reset
 
     def check_enrolment(self, server_url: str, device_id: str, username: str) -> bool:
@@ -324,8 +345,9 @@ class Store:
 
     def create_household(self, fields: Mapping[str, Any], *, recorded_at: str) -> str:
         """Record a household create (with its members); returns the household id."""
-        data = _fields(fields, "household")
-        hid = _uuid(data.pop("id", None) or uuid.uuid4(), "household id")
+        data = _answered(_fields(fields, "household"))
+        given = data.pop("id", None)
+        hid = _uuid(given, "household id") if given else ""
         bad = _RESERVED_FIELDS & set(data)
         if bad:
             raise LocalEditError(f"household: field tidak boleh diisi: {', '.join(sorted(bad))}")
@@ -335,17 +357,22 @@ class Store:
         members = data.get("members")
         if not isinstance(members, list) or not members:
             raise LocalEditError("household: members wajib berisi minimal satu anggota")
-        seen: set[str] = set()
         for i, member in enumerate(members):
             if not isinstance(member, dict):
                 raise LocalEditError(f"members[{i}]: harus objek JSON")
-            member["id"] = _uuid(member.get("id") or uuid.uuid4(), f"members[{i}].id")
-            if member["id"] in seen:
-                raise LocalEditError(f"members[{i}].id: sama dengan anggota lain")
-            seen.add(member["id"])
+            members[i] = member = _answered(member)
+            if member.get("id"):
+                member["id"] = _uuid(member["id"], f"members[{i}].id")
             if {"version", "household_id"} & set(member):
                 raise LocalEditError(f"members[{i}]: version/household_id tidak boleh diisi")
         with self.transaction() as conn:
+            hid = hid or self._new_id(conn, 0)
+            seen: set[str] = set()
+            for i, member in enumerate(members):
+                member["id"] = member.get("id") or self._new_id(conn, i + 1)
+                if member["id"] in seen:
+                    raise LocalEditError(f"members[{i}].id: sama dengan anggota lain")
+                seen.add(member["id"])
             self._check_scope(conn, code)
             ids = [("household", hid)] + [("member", m["id"]) for m in members]
             for entity, rid in ids:
@@ -364,12 +391,14 @@ class Store:
                    recorded_at: str) -> str:
         """Record a member create in an existing household; returns the member id."""
         hid = _uuid(household_id, "household id")
-        data = _fields(fields, "member")
-        mid = _uuid(data.pop("id", None) or uuid.uuid4(), "member id")
+        data = _answered(_fields(fields, "member"))
+        given = data.pop("id", None)
+        mid = _uuid(given, "member id") if given else ""
         bad = _RESERVED_FIELDS & set(data)
         if bad:
             raise LocalEditError(f"member: field tidak boleh diisi: {', '.join(sorted(bad))}")
         with self.transaction() as conn:
+            mid = mid or self._new_id(conn, 0)
             household = self._row(conn, "household", hid)
             if household is None or household["data"] is None:
                 raise LocalEditError(f"household {hid} tidak ada di perangkat")
@@ -450,8 +479,15 @@ class Store:
             (after, limit)).fetchall()
         return [PendingMutation(seq=r["seq"], entity=r["entity"], id=r["id"], op=r["op"],
                                 base_version=r["base_version"], household_id=r["household_id"],
-                                fields=json.loads(r["fields"]), recorded_at=r["recorded_at"])
+                                fields=json.loads(r["fields"]), recorded_at=r["recorded_at"],
+                                sms_sent_at=r["sms_sent_at"])
                 for r in rows]
+
+    def mark_sms_sent(self, seqs: Iterable[int], when: str | None = None) -> None:
+        """Note that these outbox mutations were handed to the SMS app (they stay pending)."""
+        with self.transaction() as conn:
+            conn.executemany("UPDATE outbox SET sms_sent_at = ? WHERE seq = ?",
+                             [(when or _now(), seq) for seq in seqs])
 
     def pending_count(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
@@ -603,6 +639,15 @@ class Store:
         scope = json.loads(conn.execute("SELECT scope FROM meta WHERE id = 1").fetchone()[0])
         if scope and code not in scope:
             raise LocalEditError(f"kelurahan {code} di luar wilayah tugas perangkat ({', '.join(scope)})")
+
+    @staticmethod
+    def _new_id(conn: sqlite3.Connection, k: int) -> str:
+        """Id of record ``k`` of the mutation about to be queued: derived from (device, seq)
+        once enrolled, so that an SMS need not carry it (docs/sms-fallback.md); random before."""
+        row = conn.execute("SELECT device_id, next_seq FROM meta WHERE id = 1").fetchone()
+        if row["device_id"] and row["next_seq"] < 2**48:
+            return str(derived_id(row["device_id"], row["next_seq"], k))
+        return str(uuid.uuid4())
 
     @staticmethod
     def _enqueue(conn: sqlite3.Connection, entity: str, rid: str, op: str, base_version: int | None,

@@ -43,6 +43,7 @@ from app.registry.identifiers import IdentifierInvalid, mask, normalise_phone, p
 from app.registry.models import FieldTask, Household, Member
 from app.registry.schemas import HouseholdCreate, MemberCreate
 from app.sync import changes as changefeed
+from app.sync import sms_fallback
 from app.wilayah.models import Kecamatan, Kelurahan
 
 LEAD_NAME = "BELUM DIISI"  # the head's name is asked at the field visit, not by SMS
@@ -96,6 +97,8 @@ def handle_sms(session: Session, settings: Settings, msg: InboundSms) -> SmsAnsw
         if stored is not None:
             return SmsAnswer(stored.reply, "duplicate")
     record = _record(session, msg, phone)
+    if sms_fallback.is_enumerator_sms(msg.text):
+        return _enumerator_sms(session, settings, record, msg.text, now)
     if _throttled(session, settings, record, now):
         return _answer(session, record, None, record.outcome)
     parsed = sms_grammar.parse(msg.text)
@@ -113,6 +116,22 @@ def handle_sms(session: Session, settings: Settings, msg: InboundSms) -> SmsAnsw
         contact.opted_out_at = None  # writing again is opting in again
     reply, outcome = _SMS_ACTIONS[parsed.keyword](session, settings, phone, contact, parsed, now)
     return _answer(session, record, reply, outcome)
+
+
+def _enumerator_sms(session: Session, settings: Settings, record: ChannelMessage, text: str,
+                    now: datetime) -> SmsAnswer:
+    """A tablet's mutation by SMS (``K1 ...``, docs/sms-fallback.md): the sync push pipeline.
+
+    Authenticated ones are never throttled (a tablet catching up sends many); refused ones
+    count against the phone like any message, so garbage cannot buy unlimited replies."""
+    record.kind = "enumerator"
+    refused = col(ChannelMessage.outcome) == "enumerator_refused"
+    if _count(session, (col(ChannelMessage.phone) == record.phone) & refused, now - timedelta(hours=1),
+              record.id) >= settings.channel_phone_per_hour:
+        return _answer(session, record, None, "throttled")
+    reply = sms_fallback.handle_enumerator_sms(session, settings, record.phone, text, received_at=now)
+    accepted = reply.startswith(("SIGAP OK", "SIGAP KONFLIK", "SIGAP TOLAK", "SIGAP TERIMA"))
+    return _answer(session, record, reply, "enumerator_ok" if accepted else "enumerator_refused")
 
 
 def _claim(session: Session, gateway: str, provider_id: str, phone: str) -> ChannelMessage | None:

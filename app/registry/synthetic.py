@@ -153,6 +153,17 @@ class SyntheticRegistry:
         }
         return data
 
+    def household_of(self, size: int) -> dict[str, Any]:
+        """A family of exactly ``size`` members: more children, or fewer members, as needed."""
+        data = self.household()
+        members, family = data["members"][:size], data["members"][0]["full_name"].split(" ", 1)[1]
+        region = data["kelurahan_code"].replace(".", "")[:6]
+        while len(members) < size:
+            members.append(self._person(sex=self._rng.choice(["male", "female"]), relation="child",
+                                        birth=self._birth(0, 25), family=family, home_region=region))
+        data["members"] = members
+        return data
+
     def households(self, n: int) -> Iterator[dict[str, Any]]:
         for _ in range(n):
             yield self.household()

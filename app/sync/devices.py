@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.audit.service import ActorRef, record
@@ -13,6 +15,7 @@ from app.config import Settings
 from app.db import utcnow
 from app.errors import Conflict, DeviceRevoked, NotFound, OutOfArea
 from app.sync.models import Device
+from sync_protocol.smscodec import new_key
 
 
 def enrol(*, session: Session, principal: Principal, settings: Settings, device_id: str, label: str,
@@ -33,11 +36,32 @@ def enrol(*, session: Session, principal: Principal, settings: Settings, device_
         action = "update"
     session.add(device)
     session.flush()
+    if device.sms_number is None:
+        _give_sms_identity(session, device)
     record(session, actor=actor, action=action, entity_type="device", entity_id=device_id,
            changes={"user_id": [None, principal.user_id], "label": [None, device.label]})
     token, expires_in = create_device_token(settings=settings, user_id=principal.user_id,
                                             role=principal.role.value, device_id=device_id)
     return device, token, expires_in
+
+
+def _give_sms_identity(session: Session, device: Device) -> None:
+    """The next free short SMS number and a new key (docs/sms-fallback.md).  The number is
+    unique by constraint; two enrolments racing for it: the loser takes the next one."""
+    for _ in range(5):
+        nested = session.begin_nested()
+        number = (session.execute(select(func.max(col(Device.sms_number)))).scalar() or 0) + 1
+        device.sms_number, device.sms_key = number, new_key()
+        session.add(device)
+        try:
+            session.flush()
+        except IntegrityError:
+            nested.rollback()
+            session.refresh(device)
+            continue
+        nested.commit()
+        return
+    raise Conflict("could not allocate an SMS number for this device: enrol again")
 
 
 def _owner_in_area(session: Session, user: User, principal: Principal) -> bool:

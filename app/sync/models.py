@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db import utcnow
@@ -27,6 +27,10 @@ class Device(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=_TS)
     revoked_by: int | None = Field(default=None, foreign_key="app_user.id")
     revoke_reason: str | None = Field(default=None, max_length=200)
+    # SMS fallback (docs/sms-fallback.md): the short number in every enumerator SMS header and
+    # the device's 16-byte key; given at enrolment (older devices get them when they re-enrol)
+    sms_number: int | None = Field(default=None, unique=True)
+    sms_key: bytes | None = Field(default=None, sa_type=LargeBinary)
 
 
 class SyncMutation(SQLModel, table=True):
@@ -111,3 +115,19 @@ class SyncConflict(SQLModel, table=True):
     resolved_at: datetime | None = Field(default=None, sa_type=_TS)
     note: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
+
+
+class SyncSmsPart(SQLModel, table=True):
+    """An authenticated part of a multi-part enumerator SMS, kept until its mutation is whole.
+
+    Only parts whose tag verified are stored, so a forged part can never block a real one.
+    """
+
+    __tablename__ = "sync_sms_part"
+
+    device_id: str = Field(foreign_key="sync_device.id", primary_key=True, max_length=64)
+    seq: int = Field(primary_key=True, sa_type=BigInteger)
+    part_index: int = Field(primary_key=True)
+    total: int
+    payload: bytes = Field(sa_type=LargeBinary)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=_TS)

@@ -6,13 +6,14 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, bindparam, false, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, false, or_, select, text, update
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from app.audit.models import AuditEntry
 from app.registry.models import Household, Member
-from app.sync.models import SyncChange, SyncCounter, SyncMutation
+from app.sync.models import Device, SyncChange, SyncCounter, SyncMutation, SyncSmsPart
 
 _LEDGER = SyncMutation.__table__  # type: ignore[attr-defined]
 
@@ -165,3 +166,35 @@ def members_by_id(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID,
         return {}
     rows = session.execute(select(Member).where(col(Member.id).in_(ids))).scalars()
     return {m.id: m for m in rows}
+
+
+# --- SMS fallback ------------------------------------------------------------------------------
+
+def device_by_sms_number(session: Session, number: int) -> Device | None:
+    stmt = select(Device).where(col(Device.sms_number) == number)
+    return session.execute(stmt).scalars().first()
+
+
+def sms_parts(session: Session, device_id: str, seq: int) -> list[SyncSmsPart]:
+    stmt = (select(SyncSmsPart).where(col(SyncSmsPart.device_id) == device_id, col(SyncSmsPart.seq) == seq)
+            .order_by(col(SyncSmsPart.part_index)))
+    return list(session.execute(stmt).scalars())
+
+
+def keep_sms_part(session: Session, part: SyncSmsPart) -> None:
+    """Store a part once; the same part again (a resent SMS, a concurrent delivery) is a no-op."""
+    if session.get(SyncSmsPart, (part.device_id, part.seq, part.part_index)) is not None:
+        return
+    nested = session.begin_nested()
+    session.add(part)
+    try:
+        session.flush()
+    except IntegrityError:
+        nested.rollback()
+        return
+    nested.commit()
+
+
+def drop_sms_parts(session: Session, device_id: str, seq: int) -> None:
+    session.execute(delete(SyncSmsPart).where(col(SyncSmsPart.device_id) == device_id,
+                                              col(SyncSmsPart.seq) == seq))

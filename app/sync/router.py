@@ -41,6 +41,7 @@ from sync_protocol.messages import (
     PushRequest,
     PushResponse,
 )
+from sync_protocol.smscodec import key_text
 
 SUPPORTED = list(range(MIN_SUPPORTED_VERSION, MAX_SUPPORTED_VERSION + 1))
 
@@ -126,7 +127,8 @@ def enrol_device(data: EnrolRequest, session: SessionDep, settings: SettingsDep,
     scope = pull_service.scope_of(session, principal)
     return EnrolResponse(device_id=device.id, device_token=token, expires_in=expires_in,
                          username=principal.username, scope=scope, limits=_limits(request),
-                         protocol_versions=SUPPORTED)
+                         protocol_versions=SUPPORTED, sms_number=device.sms_number,
+                         sms_key=key_text(device.sms_key) if device.sms_key else None)
 
 
 @router.get("/devices", response_model=DeviceList, responses=error_responses(*_AUTH))

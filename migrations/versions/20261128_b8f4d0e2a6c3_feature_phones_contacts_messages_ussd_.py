@@ -5,7 +5,7 @@ gateway retries and carries rate limits, USSD sessions kept for resuming, the SM
 and the field-verification tasks that self-registrations create.
 
 Revision ID: b8f4d0e2a6c3
-Revises: c3a1f0d2e4b5
+Revises: a7e3c9d1f5b2
 Create Date: 2026-11-28 21:20:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 
 
 revision: str = 'b8f4d0e2a6c3'
-down_revision: str | None = 'c3a1f0d2e4b5'
+down_revision: str | None = 'a7e3c9d1f5b2'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
