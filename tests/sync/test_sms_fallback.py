@@ -360,7 +360,8 @@ def test_the_sms_commands_of_sigap_device(tablets: Tablets, db: Session, setting
     replies = deliver(db, settings, texts)
     ack = smscodec.parse_ack(replies[-1])
     assert ack is not None
-    forged = smscodec.format_ack(ack.word, ack.seq, "AAAAAAAA" if ack.code != "AAAAAAAA" else "BBBBBBBB", ack.note)
+    wrong = "AAAAAAAA" if ack.code != "AAAAAAAA" else "BBBBBBBB"
+    forged = smscodec.format_ack(ack.word, ack.seq, wrong, ack.note)
     bad = runner.invoke(device_cli, ["--store", str(store), "sms-ack", forged])
     assert bad.exit_code == 1 and "Balasan ditolak" in bad.output
     acked = runner.invoke(device_cli, ["--store", str(store), "sms-ack", replies[-1]])
