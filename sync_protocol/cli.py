@@ -359,6 +359,29 @@ def list_households(ctx: typer.Context) -> None:
     out.print(table)
 
 
+_TASK_KINDS = {"verify_lead": "Verifikasi pendaftaran mandiri (SMS/USSD)"}
+
+
+@app.command()
+def tasks(ctx: typer.Context) -> None:
+    """List the field visits the server asks for in this device's area (after a sync)."""
+    with _client(ctx) as client:
+        open_tasks = client.tasks()
+        rows = []
+        for task in open_tasks:
+            household = client.record("household", task.household_id)
+            data = household.data or {} if household else {}
+            rows.append((task.household_id, task.kelurahan_code or "-", str(data.get("phone", "-")),
+                         _TASK_KINDS.get(task.kind, task.kind), task.note, task.created_at[:10]))
+    table = Table(title=f"Tugas lapangan ({len(rows)})", box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in ("Keluarga (ID)", "Kelurahan", "Telepon", "Tugas", "Catatan", "Sejak"):
+        first = name == "Keluarga (ID)"
+        table.add_column(name, no_wrap=first, min_width=36 if first else None, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
 def main() -> None:
     app(sys.argv[1:], prog_name=os.path.basename(sys.argv[0]) or "sigap-device")
 

@@ -47,7 +47,7 @@ from sync_protocol.messages import (
     PushRequest,
     PushResponse,
 )
-from sync_protocol.store import AttentionItem, Enrolment, LocalRecord, PendingMutation, Store
+from sync_protocol.store import AttentionItem, Enrolment, FieldTask, LocalRecord, PendingMutation, Store
 
 RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
 RETRY_EXCEPTIONS: tuple[type[Exception], ...] = (
@@ -341,6 +341,10 @@ class DeviceClient:
 
     def households(self) -> list[LocalRecord]:
         return self.store.households()
+
+    def tasks(self) -> list[FieldTask]:
+        """Open field tasks of this device's area, as of the last pull."""
+        return self.store.tasks()
 
     def members(self, household_id: str | uuid.UUID) -> list[LocalRecord]:
         return self.store.members(household_id)

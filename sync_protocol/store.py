@@ -31,7 +31,7 @@ from pydantic_core import to_jsonable_python
 from sync_protocol.messages import Change, ChangeKind, MutationResult, Outcome, Resolution
 from sync_protocol.smscodec import derived_id
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 ENTITIES = ("household", "member")
 MEDIA_KINDS = ("house_photo", "consent_form")
 _RESERVED_FIELDS = frozenset({"id", "version", "household_id"})
@@ -108,6 +108,33 @@ ALTER TABLE meta ADD COLUMN sms_number INTEGER;
 ALTER TABLE meta ADD COLUMN sms_key TEXT;
 ALTER TABLE outbox ADD COLUMN sms_sent_at TEXT
 """
+
+# version 3: field tasks the server sends (entity ``task``, pull only): visits to make
+_SCHEMA_3 = """
+CREATE TABLE tasks (
+    id TEXT PRIMARY KEY,
+    household_id TEXT NOT NULL,
+    kelurahan_code TEXT,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class FieldTask:
+    """A visit the server asks for, e.g. ``verify_lead``: a family that registered by SMS/USSD."""
+
+    id: str
+    household_id: str
+    kelurahan_code: str | None
+    kind: str = ""
+    status: str = "open"
+    note: str = ""
+    created_at: str = ""
+
+
+_TASK_FIELDS = frozenset({"kind", "status", "note", "created_at"})
 
 
 class StoreError(Exception):
@@ -256,9 +283,9 @@ class Store:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version == SCHEMA_VERSION:
                 return
-            if version not in (0, 1):
+            if version not in (0, 1, 2):
                 raise StoreError(f"{self.path}: store schema {version}, this client knows {SCHEMA_VERSION}")
-            steps = ([_SCHEMA] if version == 0 else []) + [_SCHEMA_2]
+            steps = ([_SCHEMA] if version == 0 else []) + ([_SCHEMA_2] if version < 2 else []) + [_SCHEMA_3]
             for statement in ";".join(steps).split(";"):
                 if statement.strip():
                     conn.execute(statement)
@@ -542,6 +569,11 @@ class Store:
         with self.transaction() as conn:
             for change in changes:
                 entity = change.entity.value
+                if entity == "task":
+                    self._apply_task(conn, change)
+                    upserts += change.kind is ChangeKind.upsert
+                    tombstones += change.kind is ChangeKind.tombstone
+                    continue
                 if entity not in ENTITIES:
                     skipped += 1
                     continue
@@ -567,7 +599,28 @@ class Store:
             conn.execute("UPDATE meta SET cursor = ?, scope = ? WHERE id = 1", (cursor, _dump(scope)))
         return PullApplied(upserts=upserts, tombstones=tombstones, skipped=skipped)
 
+    @staticmethod
+    def _apply_task(conn: sqlite3.Connection, change: Change) -> None:
+        """Keep open tasks only: a done or cancelled one (or its tombstone) leaves the list."""
+        data = change.data or {}
+        if change.kind is ChangeKind.tombstone or data.get("status") != "open":
+            conn.execute("DELETE FROM tasks WHERE id = ?", (str(change.id),))
+            return
+        conn.execute(
+            "INSERT INTO tasks (id, household_id, kelurahan_code, version, data) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET household_id = excluded.household_id, kelurahan_code ="
+            " excluded.kelurahan_code, version = excluded.version, data = excluded.data",
+            (str(change.id), str(change.household_id), change.kelurahan_code, change.version, _dump(data)))
+
     # --- reading ----------------------------------------------------------------------------
+
+    def tasks(self) -> list[FieldTask]:
+        """The open field tasks of this device's area (visits to make), oldest first."""
+        rows = self._conn.execute("SELECT * FROM tasks").fetchall()
+        tasks = [FieldTask(id=r["id"], household_id=r["household_id"], kelurahan_code=r["kelurahan_code"],
+                           **{k: v for k, v in json.loads(r["data"]).items() if k in _TASK_FIELDS})
+                 for r in rows]
+        return sorted(tasks, key=lambda t: (t.created_at, t.id))
 
     def record(self, entity: str, record_id: str | uuid.UUID) -> LocalRecord | None:
         """The record as stored, including one whose delete is pending (``data`` None)."""

@@ -1,0 +1,50 @@
+"""Field tasks on the tablet: a family that registers by SMS shows up as a visit to make on
+the tablets of its kelurahan, and leaves the list when the resident cancels."""
+
+from __future__ import annotations
+
+import pytest
+from rich.console import Console
+from sqlmodel import Session
+from typer.testing import CliRunner
+
+from app.channels.service import InboundSms, handle_sms
+from app.config import Settings
+from app.wilayah.models import Kelurahan
+from sync_protocol import cli as device_module
+from sync_protocol.cli import app as device_cli
+from tests import factories as f
+from tests.sync.test_sms_fallback import Tablets, tablets  # noqa: F401 (the fixture)
+
+PHONE = "081234567890"
+
+
+def test_the_tablet_lists_the_visits_self_registrations_ask_for(
+        tablets: Tablets, db: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    tablet = tablets.new()
+    elsewhere = tablets.new(tablets.make_account("enumerator", kelurahan=(f.MOTI_KELURAHAN,)))
+    tablet.sync()
+    assert tablet.tasks() == []
+    faudu = db.get(Kelurahan, f.HIRI_FAUDU)
+    assert faudu is not None
+    sms = InboundSms("test", PHONE, f"DAFTAR#8271071705800001#8271071203150001#4#{faudu.name}")
+    assert handle_sms(db, settings, sms).outcome == "registered"
+    db.commit()
+
+    tablet.sync()
+    (task,) = tablet.tasks()
+    assert (task.kind, task.status, task.kelurahan_code) == ("verify_lead", "open", f.HIRI_FAUDU)
+    assert "4 orang" in task.note
+    household = tablet.record("household", task.household_id)
+    assert household is not None and (household.data or {})["source"] == "sms"
+    elsewhere.sync()
+    assert elsewhere.tasks() == []  # Moti's tablet is not asked to visit Hiri
+
+    monkeypatch.setattr(device_module, "out", Console(width=200))
+    listed = CliRunner().invoke(device_cli, ["--store", str(tablet.store.path), "tasks"])
+    assert listed.exit_code == 0 and task.household_id in listed.output and "Verifikasi" in listed.output
+
+    assert handle_sms(db, settings, InboundSms("test", PHONE, "BATAL")).outcome == "cancelled_lead"
+    db.commit()
+    tablet.sync()
+    assert tablet.tasks() == [] and tablet.record("household", task.household_id) is None
