@@ -19,15 +19,29 @@ from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Float, String, Table, Uuid
+from sqlalchemy import (
+    JSON,
+    Column,
+    Float,
+    String,
+    Table,
+    TypeDecorator,
+    Uuid,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 _PG = postgresql.dialect()
 
 
+def _kind(column: Column[Any]) -> Any:
+    """The column's type, under its decorator (SQLModel's AutoString is a String)."""
+    kind = column.type
+    return kind.impl_instance if isinstance(kind, TypeDecorator) else kind
+
+
 def _array_type(column: Column[Any]) -> str:
-    if isinstance(column.type, JSON | String):
+    if isinstance(_kind(column), JSON | String):
         return "text[]"  # JSON serialised below, cast to json per element in the SELECT
     return f"{column.type.compile(dialect=_PG)}[]"
 
@@ -36,7 +50,7 @@ def _coerce(column: Column[Any]) -> Callable[[Any], Any] | None:
     """What makes a column's values one Python type: psycopg dumps a list in binary only
     if its elements are all of one type (a float column may hold ints, a UUID column
     strings, a string column str-enums)."""
-    kind = column.type
+    kind = _kind(column)
     if isinstance(kind, JSON):
         return lambda v: None if v is None else json.dumps(v)
     if isinstance(kind, String):
@@ -67,7 +81,7 @@ def pg_unnest(table: Table, rows: Sequence[Mapping[str, Any]], suffix: str = ""
     columns = _columns(table, rows[0])
     names = ", ".join(f'"{c.name}"' for c in columns)
     arrays = ", ".join(f"CAST(%(p{i})b AS {_array_type(c)})" for i, c in enumerate(columns))
-    select = ", ".join(f"t.c{i}::json" if isinstance(c.type, JSON) else f"t.c{i}"
+    select = ", ".join(f"t.c{i}::json" if isinstance(_kind(c), JSON) else f"t.c{i}"
                        for i, c in enumerate(columns))
     aliases = ", ".join(f"c{i}" for i in range(len(columns)))
     # names from the table's metadata, values only as parameters

@@ -53,8 +53,12 @@ _PLAIN_JSON = frozenset({str, int, float, bool})
 def created(after: Mapping[str, Any], exclude: frozenset[str] = frozenset()) -> dict[str, list[Any]]:
     """``diff({}, after)`` without the fields in ``exclude``: the diff of a new record, made
     in one pass (a registration's audit rows are most of its Python time)."""
-    return {k: [None, v if type(v) in _PLAIN_JSON else jsonable(v)]
-            for k, v in sorted(after.items()) if v is not None and k not in exclude}
+    out: dict[str, list[Any]] = {}
+    for k in sorted(after):  # the keys only: sorting the items compares tuples
+        v = after[k]
+        if v is not None and k not in exclude:
+            out[k] = [None, v if type(v) in _PLAIN_JSON else jsonable(v)]
+    return out
 
 
 def entry(*, actor: ActorRef, action: str, entity_type: str, entity_id: str,
