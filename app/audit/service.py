@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from app import bulk
 from app.audit.models import AuditEntry
 from app.db import utcnow
 
@@ -46,6 +47,20 @@ def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[
     }
 
 
+_PLAIN_JSON = frozenset({str, int, float, bool})
+
+
+def created(after: Mapping[str, Any], exclude: frozenset[str] = frozenset()) -> dict[str, list[Any]]:
+    """``diff({}, after)`` without the fields in ``exclude``: the diff of a new record, made
+    in one pass (a registration's audit rows are most of its Python time)."""
+    out: dict[str, list[Any]] = {}
+    for k in sorted(after):  # the keys only: sorting the items compares tuples
+        v = after[k]
+        if v is not None and k not in exclude:
+            out[k] = [None, v if type(v) in _PLAIN_JSON else jsonable(v)]
+    return out
+
+
 def entry(*, actor: ActorRef, action: str, entity_type: str, entity_id: str,
           changes: dict[str, Any], household_id: uuid.UUID | None = None,
           version: int | None = None) -> dict[str, Any]:
@@ -63,9 +78,9 @@ def write(session: Session, entries: list[dict[str, Any]]) -> None:
 
     A Core INSERT, not ORM objects: the log is append-only and never read back in the same
     unit of work, and building ORM instances was a third of the cost of a registration.
+    On PostgreSQL one INSERT .. SELECT FROM unnest (app.bulk), however many entries.
     """
-    if entries:
-        session.execute(_TABLE.insert(), entries)
+    bulk.insert(session, _TABLE, entries)
 
 
 def record(session: Session, *, actor: ActorRef, action: str, entity_type: str, entity_id: str,

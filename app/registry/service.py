@@ -15,11 +15,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
+from app import bulk
 from app.audit import service as audit
 from app.audit.models import AuditEntry
 from app.audit.service import ActorRef, diff
@@ -73,7 +75,14 @@ def _state(row: SQLModel, exclude: frozenset[str]) -> dict[str, Any]:
     return {k: v for k, v in row.model_dump().items() if k not in exclude}
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
+    if type(value) in _SCALARS:  # the common case, without hasattr's failed lookup
+        return value
+    if isinstance(value, Enum):  # the codes: ._value_ is a plain attribute, .value a property
+        return value._value_
     return value.value if hasattr(value, "value") else value
 
 
@@ -272,11 +281,10 @@ def prepare_household(*, session: Session, data: HouseholdCreate, actor: ActorRe
     entries = [
         audit.entry(actor=actor, action="create", entity_type="household",
                     entity_id=str(row["id"]), household_id=row["id"], version=1,
-                    changes=diff({}, {k: v for k, v in row.items() if k not in HOUSEHOLD_SYSTEM_FIELDS})),
+                    changes=audit.created(row, HOUSEHOLD_SYSTEM_FIELDS)),
         *(audit.entry(actor=actor, action="create", entity_type="member",
                       entity_id=str(m["id"]), household_id=row["id"], version=1,
-                      changes=diff({}, {k: v for k, v in m.items()
-                                        if k not in MEMBER_SYSTEM_FIELDS})) for m in members)]
+                      changes=audit.created(m, MEMBER_SYSTEM_FIELDS)) for m in members)]
     claims = [(f"members[{i}].nik", m["nik"], m["id"]) for i, m in enumerate(members)]
     return NewHousehold(row=row, members=members, kk_row=kk_row, audit=entries, claims=claims)
 
@@ -311,11 +319,9 @@ def write_households(session: Session, batch: list[NewHousehold]) -> None:
     """
     if not batch:
         return
-    session.execute(_HOUSEHOLD_TABLE.insert(), [n.row for n in batch])
-    session.execute(_MEMBER_TABLE.insert(), [m for n in batch for m in n.members])
-    kk_rows = [n.kk_row for n in batch if n.kk_row]
-    if kk_rows:
-        session.execute(_KK_HISTORY_TABLE.insert(), kk_rows)
+    bulk.insert(session, _HOUSEHOLD_TABLE, [n.row for n in batch])
+    bulk.insert(session, _MEMBER_TABLE, [m for n in batch for m in n.members])
+    bulk.insert(session, _KK_HISTORY_TABLE, [n.kk_row for n in batch if n.kk_row])
     audit.write(session, [e for n in batch for e in n.audit])
     for new in batch:
         _publish_new(session, new)

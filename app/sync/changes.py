@@ -24,6 +24,7 @@ from sqlalchemy import event, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, SessionTransaction
 
+from app import bulk
 from app.sync.models import SyncChange, SyncCounter
 
 _PENDING = "sigap_sync_pending"
@@ -91,7 +92,7 @@ def _upsert(dialect: str) -> Any:
     stmt = insert(_TABLE)
     return stmt.on_conflict_do_update(
         index_elements=list(_KEY),
-        set_={c: stmt.excluded[c] for c in ("seq", "household_id", "version", "present", "reason")})
+        set_={c: stmt.excluded[c] for c in _UPDATED})
 
 
 def publish(session: Session) -> int:
@@ -110,8 +111,19 @@ def publish(session: Session) -> int:
     first = int(top) - len(rows) + 1
     for offset, row in enumerate(rows):
         row["seq"] = first + offset
-    session.execute(_upsert(session.get_bind().dialect.name), rows)
+    if session.get_bind().dialect.name == "postgresql":
+        # one statement of arrays (app.bulk); a publish never holds a key twice (one note per
+        # record, and the kelurahan it left are not the one it is in), which ON CONFLICT
+        # DO UPDATE of a single statement requires
+        bulk.execute(session, *bulk.pg_unnest(_TABLE, rows, _PG_ON_CONFLICT))
+    else:
+        session.execute(_upsert(session.get_bind().dialect.name), rows)
     return len(rows)
+
+
+_UPDATED = ("seq", "household_id", "version", "present", "reason")
+_PG_ON_CONFLICT = (f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET "
+                   + ", ".join(f"{c} = EXCLUDED.{c}" for c in _UPDATED))
 
 
 @event.listens_for(Session, "before_commit")

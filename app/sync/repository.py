@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from app import bulk
 from app.audit.models import AuditEntry
 from app.registry.models import Household, Member
 from app.sync.models import Device, SyncChange, SyncCounter, SyncMutation, SyncSmsPart
@@ -59,13 +61,26 @@ def ledger_entries(session: Session, device_id: str, seqs: Iterable[int]) -> dic
 
 def record_results(session: Session, device_id: str, results: list[tuple[int, str, dict[str, Any]]]
                    ) -> None:
-    """Store the outcome of each claimed mutation (one executemany UPDATE)."""
+    """Store the outcome of each claimed mutation (one UPDATE .. FROM unnest on PostgreSQL,
+    an executemany UPDATE elsewhere)."""
     if not results:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        bulk.execute(session, _PG_RECORD, {"device_id": device_id, "seqs": [r[0] for r in results],
+                                     "outcomes": [r[1] for r in results],
+                                     "results": [json.dumps(r[2]) for r in results]})
         return
     stmt = (update(_LEDGER).where(_LEDGER.c.device_id == bindparam("did"), _LEDGER.c.seq == bindparam("s"))
             .values(outcome=bindparam("o"), result=bindparam("r")))
     session.execute(stmt, [{"did": device_id, "s": seq, "o": outcome, "r": result}
                            for seq, outcome, result in results])
+
+
+_PG_RECORD = """
+    UPDATE sync_mutation SET outcome = t.outcome, result = t.result::json
+    FROM unnest(CAST(%(seqs)b AS bigint[]), CAST(%(outcomes)b AS text[]),
+                CAST(%(results)b AS text[])) AS t(seq, outcome, result)
+    WHERE sync_mutation.device_id = %(device_id)s AND sync_mutation.seq = t.seq"""
 
 
 def lock_households(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Household]:
