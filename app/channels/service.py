@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,10 +38,10 @@ from app.db import utcnow
 from app.errors import DuplicateIdentity, InvalidData
 from app.registry import repository as registry_repo
 from app.registry import service as registry
+from app.registry import tasks
 from app.registry.identifiers import IdentifierInvalid, mask, normalise_phone, parse_nik
-from app.registry.models import FieldTask, Household, Member
+from app.registry.models import Household, Member
 from app.registry.schemas import HouseholdCreate, MemberCreate
-from app.sync import changes as changefeed
 from app.sync import sms_fallback
 from app.wilayah.models import Kecamatan, Kelurahan
 
@@ -274,8 +273,7 @@ def _sms_batal(session: Session, settings: Settings, phone: str, contact: Contac
     if household.verification_status != "self_reported":
         return texts.CANNOT_CANCEL, "cannot_cancel"
     registry.delete_household(session=session, household_id=household.id, version=None,
-                              actor=_actor(contact.phone, "sms"), principal=_SYSTEM)
-    _close_tasks(session, household.id, "cancelled", now)
+                              actor=_actor(contact.phone, "sms"), principal=_SYSTEM)  # cancels its tasks
     contact.household_id, contact.declared_members = None, None
     session.add(contact)
     return texts.CANCELLED_LEAD, "cancelled_lead"
@@ -329,30 +327,11 @@ def register_lead(session: Session, settings: Settings, *, contact: Contact, cha
         return (texts.KK_TAKEN, "kk_taken") if kk_rule else (texts.NIK_TAKEN, "nik_taken")
     contact.household_id, contact.declared_members, contact.updated_at = household.id, members, now
     session.add(contact)
-    open_task(session, household, kind="verify_lead",
-              note=f"Daftar lewat {channel.upper()}, {members} orang; nama dan data lain belum diisi")
+    tasks.open_task(session, household, kind=tasks.VERIFY_LEAD,
+                    note=f"Daftar lewat {channel.upper()}, {members} orang; nama dan data lain belum diisi")
     kelurahan = session.get(Kelurahan, household.kelurahan_code)
     return texts.registered(mask(nik) or "", kelurahan.name if kelurahan else "", settings.ussd_code,
                             ask_pin=channel == "sms"), "registered"
-
-
-def open_task(session: Session, household: Household, *, kind: str, note: str) -> FieldTask:
-    task = FieldTask(household_id=household.id, kelurahan_code=household.kelurahan_code, kind=kind,
-                     note=note[:200])
-    session.add(task)
-    changefeed.note(session, entity="task", entity_id=task.id, household_id=household.id,
-                    kelurahan_code=task.kelurahan_code, version=task.version)
-    return task
-
-
-def _close_tasks(session: Session, household_id: uuid.UUID, status: str, now: datetime) -> None:
-    for task in session.exec(select(FieldTask).where(FieldTask.household_id == household_id,
-                                                     FieldTask.status == "open")).all():
-        task.status, task.closed_at, task.updated_at = status, now, now
-        task.version += 1
-        session.add(task)
-        changefeed.note(session, entity="task", entity_id=task.id, household_id=household_id,
-                        kelurahan_code=task.kelurahan_code, version=task.version)
 
 
 def _registered_household(session: Session, contact: Contact | None, *,

@@ -38,7 +38,7 @@ from app.errors import (
     OutOfArea,
     VersionMismatch,
 )
-from app.registry import repository, rules
+from app.registry import repository, rules, tasks
 from app.registry.codes import (
     STATUSES_SETTABLE,
     VERIFICATION_TRANSITIONS,
@@ -393,10 +393,13 @@ def update_household(*, session: Session, household_id: uuid.UUID, data: Househo
                  entity_id=str(household.id), household_id=household.id,
                  changes=diff(before, after), version=household.version)
     changefeed.note_household(session, household, previous_kelurahan=moved_from)
-    if moved_from is not None:  # members travel with their household to the new kelurahan
+    if moved_from is not None:  # members and open tasks travel with their household
         for member in repository.members_of(session, [household.id]).get(household.id, []):
             changefeed.note_member(session, member, household.kelurahan_code,
                                 previous_kelurahan=moved_from)
+        tasks.follow_move(session, household, moved_from)
+    if before["verification_status"] == "self_reported" != after["verification_status"]:
+        tasks.close_tasks(session, household.id, "done", kind=tasks.VERIFY_LEAD)  # the visit was made
     return household
 
 
@@ -442,6 +445,7 @@ def delete_household(*, session: Session, household_id: uuid.UUID, version: int 
                                version=household.version))
     audit.write(session, entries)
     changefeed.note_household(session, household)
+    tasks.close_tasks(session, household.id, "cancelled")
 
 
 def _members_after(session: Session, household: Household, changed: Member | None = None,

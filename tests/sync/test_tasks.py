@@ -3,13 +3,21 @@ the tablets of its kelurahan, and leaves the list when the resident cancels."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from rich.console import Console
-from sqlmodel import Session
+from sqlmodel import Session, select
 from typer.testing import CliRunner
 
+from app.audit.service import ActorRef
+from app.auth.models import Role
+from app.auth.permissions import Principal
 from app.channels.service import InboundSms, handle_sms
 from app.config import Settings
+from app.registry import service as registry
+from app.registry.models import FieldTask, Household
+from app.registry.schemas import HouseholdUpdate
 from app.wilayah.models import Kelurahan
 from sync_protocol import cli as device_module
 from sync_protocol.cli import app as device_cli
@@ -48,3 +56,52 @@ def test_the_tablet_lists_the_visits_self_registrations_ask_for(
     db.commit()
     tablet.sync()
     assert tablet.tasks() == [] and tablet.record("household", task.household_id) is None
+
+
+def test_verifying_the_household_on_the_tablet_closes_its_task(tablets: Tablets,  # noqa: F811
+                                                              db: Session, settings: Settings) -> None:
+    tablet = tablets.new()
+    faudu = db.get(Kelurahan, f.HIRI_FAUDU)
+    assert faudu is not None
+    sms = InboundSms("test", PHONE, f"DAFTAR#8271071705800001#8271071203150001#4#{faudu.name}")
+    assert handle_sms(db, settings, sms).outcome == "registered"
+    db.commit()
+    tablet.sync()
+    (task,) = tablet.tasks()
+    tablet.update("household", task.household_id, {"verification_status": "field_verified"})
+    report = tablet.sync()
+    assert report.outcomes == {"applied": 1}, report
+    assert tablet.tasks() == []
+    stored = db.exec(select(FieldTask).where(FieldTask.id == uuid.UUID(task.id))).one()
+    db.refresh(stored)
+    assert (stored.status, stored.version) == ("done", 2) and stored.closed_at is not None
+    # the resident now reads the real state
+    reply = handle_sms(db, settings, InboundSms("test", PHONE, "STATUS")).reply
+    assert reply is not None and "sudah diverifikasi petugas" in reply
+
+
+def test_a_moved_household_takes_its_open_task_to_the_new_kelurahan(tablets: Tablets,  # noqa: F811
+                                                                    db: Session, settings: Settings) -> None:
+    hiri = tablets.new()
+    moti = tablets.new(tablets.make_account("enumerator", kelurahan=(f.MOTI_KELURAHAN,)))
+    faudu = db.get(Kelurahan, f.HIRI_FAUDU)
+    assert faudu is not None
+    sms = InboundSms("test", PHONE, f"DAFTAR#8271071705800001#8271071203150001#4#{faudu.name}")
+    assert handle_sms(db, settings, sms).outcome == "registered"
+    db.commit()
+    hiri.sync()
+    moti.sync()
+    (task,) = hiri.tasks()
+    household = db.get(Household, uuid.UUID(task.household_id))
+    assert household is not None
+    admin = Principal(user_id=0, username="admin", role=Role.admin, kelurahan_scope=None,
+                      full_identifiers=True)
+    move = HouseholdUpdate(version=household.version, kelurahan_code=f.MOTI_KELURAHAN)
+    registry.update_household(session=db, household_id=household.id, principal=admin, data=move,
+                              actor=ActorRef(user_id=None, name="dinsos", channel="api"))
+    db.commit()
+    hiri.sync()
+    moti.sync()
+    assert hiri.tasks() == []
+    (moved,) = moti.tasks()
+    assert (moved.id, moved.kelurahan_code) == (task.id, f.MOTI_KELURAHAN)
