@@ -292,6 +292,8 @@ def test_an_enumerators_household_by_sms_through_kannel(live: Live, tmp_path: Pa
     """The fallback end to end: a tablet records a family offline, encodes it as SMS, the SMS
     app sends them through the operator (here fakesmsc and real Kannel), the server applies
     them through the push pipeline, and the tablet checks the acknowledgement it gets back."""
+    from datetime import date
+
     from sync_protocol.client import DeviceClient, RetryPolicy
     from tests import factories as f
     from tests.sync.test_sms_fallback import family
@@ -304,7 +306,11 @@ def test_an_enumerators_household_by_sms_through_kannel(live: Live, tmp_path: Pa
     tablet = DeviceClient(tmp_path / "tablet.db", retry=RetryPolicy(max_attempts=2))
     try:
         tablet.enrol(live.base, f"enum-{phone}", "rahasia-123", f"tab-{phone}")
-        household_id = tablet.create_household(family(size=4, seed=7))
+        data = family(size=4, seed=7)  # identifiers no other test in this module uses
+        data["kk_number"] = f.kk(serial=9001)
+        for i, m in enumerate(data["members"]):
+            m["nik"] = f.nik(date.fromisoformat(m["birth_date"]), m["sex"], serial=9001 + i)
+        household_id = tablet.create_household(data)
         (message,) = tablet.sms_encode()
         assert message.error is None and 1 <= len(message.texts) <= 2
         for text in message.texts:
