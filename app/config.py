@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     channel_pin_lock_hours: int = Field(default=24, ge=1)
     ussd_resume_hours: int = Field(default=24, ge=1)        # how long unfinished menus are kept
     sms_sender: Literal["log", "kannel"] = "log"           # who sends queued SMS (channels/outbound.py)
+    # The address gateways call (scheme, host, any path prefix), e.g. https://sigap.ternatekota.go.id:
+    # Twilio-style signatures cover the full URL, which behind a proxy is not the one the app sees.
+    public_base_url: str | None = None
+    # How far a signed webhook's timestamp may be from the server clock (replays are refused).
+    webhook_tolerance_seconds: int = Field(default=300, ge=1)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
