@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.channels.gateways import africastalking
+from app.channels.gateways import africastalking, hubtel, twilio, webhook
 
 router = APIRouter(tags=["channels"])
-for adapter in (africastalking,):
+for adapter in (africastalking, hubtel, twilio, webhook):
     router.include_router(adapter.router)
