@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_FAMILIES ?= 500
 
-.PHONY: run test install lint typecheck pytest openapi bench bench-connectivity clean
+.PHONY: run test install lint typecheck pytest openapi bench bench-connectivity bench-channels clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Sigap needs Python 3.11 or newer (found " + sys.version.split()[0] + ")") if sys.version_info < (3, 11) else None'
@@ -46,6 +46,9 @@ bench: install
 
 bench-connectivity: install
 	$(BIN)/python bench/bench_connectivity.py
+
+bench-channels: install
+	$(BIN)/python bench/bench_channels.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -64,8 +64,11 @@ class Settings(BaseSettings):
     kannel_password: str = ""
     kannel_from: str = "SIGAP"         # sender shown on residents' phones ("": smsbox's global-sender)
     kannel_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
-    # How gateways reach this API (delivery-report callbacks are built on it)
-    public_base_url: str = "http://127.0.0.1:8000"
+    # The address gateways call (scheme, host, any path prefix), e.g. https://sigap.ternatekota.go.id:
+    # Twilio-style signatures cover the full URL, which behind a proxy is not the one the app sees.
+    public_base_url: str | None = None
+    # How far a signed webhook's timestamp may be from the server clock (replays are refused).
+    webhook_tolerance_seconds: int = Field(default=300, ge=1)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
@@ -79,6 +82,9 @@ class Settings(BaseSettings):
                 raise ValueError("production requires PostgreSQL (SIGAP_DATABASE_URL)")
             if self.sms_sender == "kannel" and not self.kannel_password:
                 raise ValueError("SIGAP_SMS_SENDER=kannel needs SIGAP_KANNEL_PASSWORD (the sendsms-user's)")
+            if self.sms_sender == "kannel" and not self.public_base_url:
+                raise ValueError("SIGAP_SMS_SENDER=kannel needs SIGAP_PUBLIC_BASE_URL (delivery reports "
+                                 "come back to it)")
         return self
 
     @property

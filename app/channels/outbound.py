@@ -75,6 +75,9 @@ class KannelSender:
         if not secret:
             raise SendFailed("no secret for 'kannel' in SIGAP_GATEWAY_SECRETS: its delivery reports "
                              "would be refused")
+        if not self.settings.public_base_url:
+            raise SendFailed("SIGAP_PUBLIC_BASE_URL is not set: Kannel would have nowhere to send "
+                             "delivery reports")
         base = self.settings.public_base_url.rstrip("/")
         # Kannel reads %X in this URL as its escapes: a literal percent must be written %%
         key = quote(secret, safe="").replace("%", "%%")

@@ -207,6 +207,7 @@ class TestKannelSender:
     def test_the_dlr_url_works_against_the_app(self, settings: Settings, db: Session,
                                                client: TestClient) -> None:
         sms = _queued(db)
+        settings.public_base_url = "https://sigap.test"
         url = KannelSender(settings).dlr_url(sms).replace("%d", "1").replace("%%", "%")
         r = client.get(url.removeprefix(settings.public_base_url))
         assert (r.status_code, r.text) == (200, "delivered")
@@ -267,9 +268,13 @@ def test_sigap_sms_flush_sends_what_is_queued(db_kind: str, tmp_path: Path,
             assert sorted(m.status for m in s.exec(select(OutboundSms))) == ["queued", "sent", "sent"]
 
 
-def test_production_refuses_the_kannel_sender_without_its_password() -> None:
+def test_production_refuses_the_kannel_sender_without_its_password_or_public_url() -> None:
     with pytest.raises(ValueError, match="SIGAP_KANNEL_PASSWORD"):
         Settings(environment="production", secret_key="s" * 32, database_url="postgresql://x/y",
-                 sms_sender="kannel")
+                 sms_sender="kannel", public_base_url="https://sigap.test")
+    with pytest.raises(ValueError, match="SIGAP_PUBLIC_BASE_URL"):
+        Settings(environment="production", secret_key="s" * 32, database_url="postgresql://x/y",
+                 sms_sender="kannel", kannel_password="pw")
     assert Settings(environment="production", secret_key="s" * 32, database_url="postgresql://x/y",
-                    sms_sender="kannel", kannel_password="pw").sms_sender == "kannel"
+                    sms_sender="kannel", kannel_password="pw",
+                    public_base_url="https://sigap.test").sms_sender == "kannel"
