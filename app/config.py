@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     full_identifier_roles: list[str] = ["admin", "enumerator"]
     # SQLite only: milliseconds a writer waits for the lock before failing.
     sqlite_busy_timeout_ms: int = 10_000
+    # Connection pool per process.  Requests run on a pool of 40 threads (anyio's default);
+    # a request that finds no free connection within db_pool_timeout gets 503 + Retry-After
+    # (never a 500 after a long wait: gateways give up after a few seconds).
+    db_pool_size: int = Field(default=20, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_timeout: float = Field(default=5.0, gt=0)
     # Sync v1 (docs/sync-protocol.md)
     device_token_days: int = Field(default=30, ge=1, le=365)
     sync_max_batch: int = Field(default=500, ge=1, le=5000)

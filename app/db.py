@@ -7,6 +7,8 @@ the transaction is durable.  Services only ``flush()``.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +34,7 @@ metadata: MetaData = SQLModel.metadata
 
 
 _READ_ONLY = "sigap_read_only"
+_WRITER = "sigap_sqlite_writer"
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
@@ -55,10 +58,39 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cur.close()
 
+    # Writers of this process queue on a lock of their own before BEGIN IMMEDIATE: SQLite's
+    # busy handler polls with growing sleeps, and forty threads polling for one lock hand it
+    # over slowly (measured: 50 concurrent USSD/SMS writers fell to a few requests/s and
+    # timed out).  The lock hands over at once; SQLite's own lock still guards against other
+    # processes.  Re-entrant, released on commit/rollback and, as a safety net, when the
+    # pool resets the connection; a writer that cannot get it in time goes on without it.
+    writer = threading.RLock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        mode = "DEFERRED" if conn.get_execution_options().get(_READ_ONLY) else "IMMEDIATE"
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        read_only = conn.get_execution_options().get(_READ_ONLY)
+        info = conn.connection.info
+        if not read_only and not info.get(_WRITER) and writer.acquire(timeout=busy_timeout_ms / 1000):
+            info[_WRITER] = True
+        try:
+            conn.exec_driver_sql(f"BEGIN {'DEFERRED' if read_only else 'IMMEDIATE'}")
+        except BaseException:
+            _release(conn.connection.info)
+            raise
+
+    def _release(info: dict[str, Any]) -> None:
+        if info.pop(_WRITER, False):
+            with contextlib.suppress(RuntimeError):  # reset in another thread: not held there
+                writer.release()
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(conn: Any) -> None:
+        _release(conn.connection.info)
+
+    @event.listens_for(engine.pool, "reset")
+    def _on_reset(dbapi_connection: Any, connection_record: Any, reset_state: Any) -> None:
+        _release(connection_record.info)
 
 
 def build_engine(database_url: str, *, busy_timeout_ms: int = 10_000, **kwargs: Any) -> Engine:
@@ -66,6 +98,9 @@ def build_engine(database_url: str, *, busy_timeout_ms: int = 10_000, **kwargs: 
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        else:  # one connection per thread (SingletonThreadPool): no pool to size
+            for key in ("pool_size", "max_overflow", "pool_timeout"):
+                kwargs.pop(key, None)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
             **kwargs,
@@ -79,7 +114,9 @@ def build_engine(database_url: str, *, busy_timeout_ms: int = 10_000, **kwargs: 
 
 
 def engine_from_settings(settings: Settings) -> Engine:
-    return build_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    return build_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+                        pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow,
+                        pool_timeout=settings.db_pool_timeout)
 
 
 def new_session(engine: Engine, *, read_only: bool = False) -> Session:

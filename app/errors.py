@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError as DBAPIDataError
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("sigap.errors")
@@ -196,6 +197,14 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("transient database conflict: %s", type(exc.orig).__name__)
         return _render(503, "busy", "the database was busy with a conflicting change; nothing was"
                                     " saved: send the same request again", {"Retry-After": "1"})
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool(_request: Request, exc: PoolTimeout) -> JSONResponse:
+        # every connection was busy for db_pool_timeout seconds: nothing ran, so the same
+        # request can be sent again (gateways and tablets retry on 503 with Retry-After)
+        log.warning("no database connection free: %s", exc)
+        return _render(503, "busy", "the server is busy; nothing was saved: send the same request again",
+                       {"Retry-After": "2"})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

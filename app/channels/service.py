@@ -20,9 +20,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import ClassVar
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import ColumnElement, func
@@ -449,13 +451,30 @@ def match_kelurahan(session: Session, typed: str, *, kk: str | None = None) -> t
 
 
 class SessionPlaces:
-    """``ussd.Places`` from the wilayah tables (read once per request)."""
+    """``ussd.Places`` from the wilayah tables: reference data, read once per process and
+    re-read every ``TTL`` seconds (every USSD step replays the menus, so reading 86 rows per
+    request cost a third of a step)."""
 
-    def __init__(self, session: Session) -> None:
-        self._kec = [(k.code, k.name) for k in session.exec(select(Kecamatan).order_by(col(Kecamatan.code)))]
-        self._kel: dict[str, list[tuple[str, str]]] = {}
-        for kel in session.exec(select(Kelurahan).order_by(col(Kelurahan.code))):
-            self._kel.setdefault(kel.kecamatan_code, []).append((kel.code, kel.name))
+    TTL = 300.0
+    _cache: ClassVar[dict[str, tuple[float, SessionPlaces]]] = {}
+
+    def __init__(self, kec: list[tuple[str, str]], kel: dict[str, list[tuple[str, str]]]) -> None:
+        self._kec, self._kel = kec, kel
+
+    @classmethod
+    def of(cls, session: Session) -> SessionPlaces:
+        key = str(session.get_bind().engine.url)
+        cached = cls._cache.get(key)
+        if cached is not None and time.monotonic() - cached[0] < cls.TTL:
+            return cached[1]
+        kec = list(session.exec(select(Kecamatan.code, Kecamatan.name).order_by(col(Kecamatan.code))))
+        kel: dict[str, list[tuple[str, str]]] = {}
+        rows = select(Kelurahan.code, Kelurahan.name, Kelurahan.kecamatan_code).order_by(col(Kelurahan.code))
+        for code, name, kec_code in session.exec(rows):
+            kel.setdefault(kec_code, []).append((code, name))
+        places = cls(kec, kel)
+        cls._cache[key] = (time.monotonic(), places)
+        return places
 
     def kecamatan(self) -> Sequence[tuple[str, str]]:
         return self._kec
@@ -482,7 +501,7 @@ def handle_ussd(session: Session, settings: Settings, req: UssdRequest) -> ussd.
         raise InvalidData.one("sessionId", "session_phone", "this session belongs to another phone number")
     if row.text == req.text and row.screen is not None:  # the gateway retried: same screen, no rerun
         return ussd.Screen(row.screen, end=row.finished)
-    screen, action = ussd.respond(req.text, SessionPlaces(session), resume=row.resume)
+    screen, action = ussd.respond(req.text, SessionPlaces.of(session), resume=row.resume)
     if action is not None:
         screen = _act(session, settings, phone, req, action, screen, now)
     row.path, row.text, row.screen = _effective_path(req.text, row.resume), req.text, screen.text

@@ -27,8 +27,9 @@ class Readiness(BaseModel):
 
 
 @router.get("/health", response_model=Health)
-def health() -> Health:
-    """The process is up (no dependencies checked)."""
+async def health() -> Health:
+    """The process is up (no dependencies checked).  On the event loop, not the thread pool,
+    so a liveness probe still answers while every request thread waits on the database."""
     return Health(status="ok", version=__version__)
 
 
