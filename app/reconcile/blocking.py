@@ -6,8 +6,8 @@ A record is compared only with records that share at least one key:
 rule            key
 ==============  ==========================================================================
 nik             the NIK digits
-nik_near        a NIK one digit off or with two neighbouring digits swapped (looked up as
-                the 16x9 + 15 variants of the NIK in the ``nik`` index: no extra keys)
+nik_near        a NIK one digit off or with two neighbouring digits swapped, where one of
+                them looks wrong (see ``BlockingIndex._nik_near``)
 kk              the KK number
 phone           the phone number (62...)
 name_place      kelurahan + the sound keys of two name tokens (each pair of the first three
@@ -57,6 +57,15 @@ def nik_neighbours(nik: str) -> Iterator[str]:
             yield nik[:i] + nik[i + 1] + nik[i] + nik[i + 2:]
 
 
+def _loose(p: Prepared) -> bool:
+    """A NIK that may carry a typo: it looks wrong, or no birth date says otherwise."""
+    return not p.nik_ok or p.birth is None
+
+
+def _masks(nik: str) -> list[str]:
+    return [nik[:i] + "*" + nik[i + 1:] for i in range(len(nik))]
+
+
 def _name_place_keys(p: Prepared) -> list[str]:
     if not p.kelurahan:
         return []
@@ -85,6 +94,8 @@ class BlockingIndex:
         self.overflow: Counter[tuple[str, str]] = Counter()
         self.stats = BlockingStats()
         self.records: dict[int, Prepared] = {}  # records with a NIK, for nik_near
+        self.loose_masks: dict[str, list[int]] = {}
+        self.loose_swaps: dict[str, list[int]] = {}
 
     @staticmethod
     def keys(p: Prepared) -> dict[str, list[str]]:
@@ -103,13 +114,8 @@ class BlockingIndex:
         for rule in RULES:
             if rule == "nik_near":
                 if p.nik and len(p.nik) == 16:
-                    # many people have valid NIKs one digit apart (born the same day: serials
-                    # 0001 and 0002; or born a day apart); only a NIK that looks wrong is a typo
-                    nik_index = self.index["nik"]
-                    for variant in nik_neighbours(p.nik):
-                        for j in nik_index.get(variant, ()):
-                            if j not in found and nik_level(p, self.records[j]) == NIK_ONE_OFF:
-                                found[j] = rule
+                    for j in self._nik_near(p):
+                        found.setdefault(j, rule)
                 continue
             table = self.index[rule]
             for key in keys[rule]:
@@ -119,10 +125,41 @@ class BlockingIndex:
                     self.stats.skipped_pairs += self.overflow[rule, key]
         return found
 
+    def _nik_near(self, p: Prepared) -> Iterator[int]:
+        """Earlier records whose NIK is one typo away (``nik_level`` says ``one_off``).
+
+        Many people have valid NIKs one digit apart (born the same day: serials 0001 and
+        0002; or born a day apart), so a one-off between two NIKs that look right is no typo:
+        one of the two must look wrong or lack a birth date ("loose"). A loose record looks
+        up all 16x9 + 15 variants of its NIK; any other only looks for loose records, through
+        the 16 one-digit masks and the swaps that loose records registered (17 lookups).
+        """
+        assert p.nik is not None
+        seen: set[int] = set()
+        hits: list[int] = []
+        if _loose(p):
+            for variant in nik_neighbours(p.nik):
+                hits.extend(self.index["nik"].get(variant, ()))
+        for key in _masks(p.nik):
+            hits.extend(self.loose_masks.get(key, ()))
+        hits.extend(self.loose_swaps.get(p.nik, ()))
+        for j in hits:
+            if j not in seen:
+                seen.add(j)
+                if nik_level(p, self.records[j]) == NIK_ONE_OFF:
+                    yield j
+
     def add(self, p: Prepared) -> None:
         self.stats.records += 1
         if p.nik and len(p.nik) == 16:
             self.records[p.index] = p
+            if _loose(p):
+                for key in _masks(p.nik):
+                    self.loose_masks.setdefault(key, []).append(p.index)
+                for i in range(15):
+                    if p.nik[i] != p.nik[i + 1]:
+                        swapped = p.nik[:i] + p.nik[i + 1] + p.nik[i] + p.nik[i + 2:]
+                        self.loose_swaps.setdefault(swapped, []).append(p.index)
         for rule, keys in self.keys(p).items():
             table = self.index[rule]
             for key in keys:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rapidfuzz.distance import JaroWinkler
@@ -112,6 +112,7 @@ class Prepared:
     record: PersonRecord
     tokens: tuple[str, ...]
     folded: tuple[str, ...]
+    informative: tuple[str, ...]  # folded tokens that are not initials
     name_key: str
     folded_key: str
     birth: dt.date | None
@@ -167,10 +168,10 @@ def prepare(record: PersonRecord, index: int = 0) -> Prepared:
             rt_rw = (int(m.group(1)), int(m.group(2)) if m.group(2) else None)
             low = low[:m.start()] + low[m.end():]
         address = " ".join(_ADDR_NOISE.sub(" ", low).split()) or None
-    informative = [t for t in folded if not is_initial(t)]
+    informative = tuple(t for t in folded if not is_initial(t))
     member_key = (informative[0], record.birth_date.year) if informative and record.birth_date else None
     return Prepared(
-        index=index, record=record, tokens=tokens, folded=folded,
+        index=index, record=record, tokens=tokens, folded=folded, informative=informative,
         name_key=" ".join(sorted(tokens)), folded_key=" ".join(sorted(folded)),
         birth=record.birth_date,
         birth_str=record.birth_date.strftime("%Y%m%d") if record.birth_date else None,
@@ -192,6 +193,14 @@ class Context:
     name_counts: Mapping[str, int] = field(default_factory=dict)
     common_name_count: int = 5
 
+    _weight_cache: dict[str, float] = field(default_factory=dict, repr=False)
+
+    def token_weight(self, token: str) -> float:
+        w = self._weight_cache.get(token)
+        if w is None:
+            w = self._weight_cache[token] = self.weights.weight(token)
+        return w
+
     @classmethod
     def build(cls, records: Sequence[Prepared]) -> Context:
         weights = TokenWeights()
@@ -199,7 +208,7 @@ class Context:
         families: dict[str, set[tuple[str, int]]] = {}
         for p in records:
             if p.folded:
-                weights.counts.update({t for t in p.folded if not is_initial(t)})
+                weights.counts.update(set(p.informative))
                 weights.total += 1
             if p.kk and p.member_key:
                 families.setdefault(p.kk, set()).add(p.member_key)
@@ -221,11 +230,15 @@ def nik_level(a: Prepared, b: Prepared) -> int:
                               and a.nik[diff[0]] == b.nik[diff[1]] and a.nik[diff[1]] == b.nik[diff[0]]):
             # Two valid NIKs that differ only because the stated birth dates differ are two
             # people's NIKs, not a typo: the birth date feature already counts that difference.
-            if not suspect and 6 <= diff[0] <= 11 and a.birth is not None and b.birth is not None:
-                return 5
+            in_birth_digits = any(6 <= i <= 11 for i in diff)
+            if in_birth_digits and a.birth is not None and b.birth is not None and (
+                    not suspect or a.birth != b.birth):
+                # the stated birth dates differ too: the birth date feature counts that; the
+                # NIKs are those of two people born on different days, not a typo
+                return 4 if suspect else 5
             # region or serial one off between two valid NIKs: as likely two people born the
             # same day (serials 0001, 0002; a neighbouring kecamatan) as a typo
-            if not suspect:
+            if not suspect and not in_birth_digits:
                 return 3
             return 2
         if len(a.nik) == 16 and not suspect and a.nik[6:12] == b.nik[6:12]:
@@ -233,15 +246,15 @@ def nik_level(a: Prepared, b: Prepared) -> int:
     return 4 if suspect else 5
 
 
-def _directional(src: Sequence[str], dst: Sequence[str], weights: TokenWeights) -> float:
+def _directional(src: Sequence[str], dst: Sequence[str], weight: Callable[[str], float]) -> float:
+    """Weighted share of ``src``'s informative tokens found (Jaro-Winkler) in ``dst``."""
+    if not dst:
+        return 0.0
     total = matched = 0.0
     for t in src:
-        if is_initial(t):
-            continue
-        w = weights.weight(t)
+        w = weight(t)
         total += w
-        matched += w * max(JaroWinkler.similarity(t, s) for s in dst if not is_initial(s)) if any(
-            not is_initial(s) for s in dst) else 0.0
+        matched += w * max(JaroWinkler.similarity(t, s) for s in dst)
     return matched / total if total else 0.0
 
 
@@ -271,10 +284,11 @@ def name_level(a: Prepared, b: Prepared, ctx: Context) -> int:
         if ctx.name_counts.get(a.folded_key, 0) >= ctx.common_name_count:
             return 1
         return 0 if a.name_key == b.name_key else 2
-    if any(is_initial(t) for t in a.folded + b.folded) and _initial_compatible(a.folded, b.folded):
+    if (len(a.informative) < len(a.folded) or len(b.informative) < len(b.folded)) and \
+            _initial_compatible(a.folded, b.folded):
         return 3
-    ab = _directional(a.folded, b.folded, ctx.weights)
-    ba = _directional(b.folded, a.folded, ctx.weights)
+    ab = _directional(a.informative, b.informative, ctx.token_weight)
+    ba = _directional(b.informative, a.informative, ctx.token_weight)
     if min(ab, ba) >= 0.9:
         return 4
     if max(ab, ba) >= 0.95:

@@ -176,7 +176,7 @@ class PersonGenerator:
             hh.members.append(self._person(
                 sex="female", relation="spouse", birth=self._birth(20, 75),
                 surname=rng.choice(SURNAMES) if rng.random() < 0.6 else None, region=region))
-        children = rng.choice((0, 1, 1, 2, 2, 2, 3, 3, 4, 4))
+        children = rng.choice((0, 0, 1, 1, 1, 2, 2, 2, 3, 4))  # ~3.5 persons a household
         for _ in range(children):
             child_surname = surname if rng.random() < 0.8 else None
             hh.members.append(self._person(sex=rng.choice(("male", "female")), relation="child",
