@@ -32,7 +32,7 @@ from itertools import combinations
 from app.reconcile.features import NIK, Prepared, nik_level
 from app.reconcile.names import COMMON_FOLDED, is_initial, sound_key
 
-NIK_ONE_OFF = NIK.level("one_off")
+NIK_ONE_OFF = frozenset({NIK.level("one_off"), NIK.level("one_off_serial")})
 RULES = ("nik", "nik_near", "kk", "phone", "name_place", "birth_name")
 
 
@@ -126,7 +126,7 @@ class BlockingIndex:
         return found
 
     def _nik_near(self, p: Prepared) -> Iterator[int]:
-        """Earlier records whose NIK is one typo away (``nik_level`` says ``one_off``).
+        """Earlier records whose NIK is one typo away (``nik_level``: ``one_off*``).
 
         Many people have valid NIKs one digit apart (born the same day: serials 0001 and
         0002; or born a day apart), so a one-off between two NIKs that look right is no typo:
@@ -146,7 +146,7 @@ class BlockingIndex:
         for j in hits:
             if j not in seen:
                 seen.add(j)
-                if nik_level(p, self.records[j]) == NIK_ONE_OFF:
+                if nik_level(p, self.records[j]) in NIK_ONE_OFF:
                     yield j
 
     def add(self, p: Prepared) -> None:

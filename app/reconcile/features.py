@@ -44,8 +44,10 @@ NIK = Feature("nik", (
     L("exact", "same NIK", "NIK sama"),
     L("exact_suspect", "same NIK, but it disagrees with a stated birth date or sex, or is malformed",
       "NIK sama, tetapi tidak cocok dengan tanggal lahir/jenis kelamin atau formatnya salah"),
-    L("one_off", "NIK differs by one digit or two swapped digits",
-      "NIK beda satu angka atau dua angka tertukar"),
+    L("one_off", "NIK differs by one digit or two swapped digits in the birth date part",
+      "NIK beda satu angka atau dua angka tertukar pada bagian tanggal lahir"),
+    L("one_off_serial", "NIK one digit off in the region or serial, and one NIK looks wrong",
+      "NIK beda satu angka pada kode wilayah atau nomor urut, dan salah satu NIK meragukan"),
     L("same_birth_digits", "valid NIKs with the same birth digits, another region or serial",
       "NIK sah dengan angka tanggal lahir sama, kode wilayah atau nomor urut beda"),
     L("different_suspect", "different NIK, but one of them looks wrong",
@@ -219,8 +221,10 @@ class Context:
 # -- the comparisons ------------------------------------------------------------------------
 
 def nik_level(a: Prepared, b: Prepared) -> int:
+    """NIK tier. A NIK is "suspect" when malformed or at odds with its own record's birth
+    date or sex; a suspect NIK still counts, with the weight EM gives its tier."""
     if not a.nik or not b.nik:
-        return 6
+        return 7
     suspect = not (a.nik_ok and b.nik_ok)
     if a.nik == b.nik:
         return 1 if suspect else 0
@@ -228,22 +232,18 @@ def nik_level(a: Prepared, b: Prepared) -> int:
         diff = [i for i, (x, y) in enumerate(zip(a.nik, b.nik, strict=True)) if x != y]
         if len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
                               and a.nik[diff[0]] == b.nik[diff[1]] and a.nik[diff[1]] == b.nik[diff[0]]):
-            # Two valid NIKs that differ only because the stated birth dates differ are two
-            # people's NIKs, not a typo: the birth date feature already counts that difference.
-            in_birth_digits = any(6 <= i <= 11 for i in diff)
-            if in_birth_digits and a.birth is not None and b.birth is not None and (
-                    not suspect or a.birth != b.birth):
-                # the stated birth dates differ too: the birth date feature counts that; the
-                # NIKs are those of two people born on different days, not a typo
-                return 4 if suspect else 5
-            # region or serial one off between two valid NIKs: as likely two people born the
-            # same day (serials 0001, 0002; a neighbouring kecamatan) as a typo
-            if not suspect and not in_birth_digits:
-                return 3
-            return 2
+            if any(6 <= i <= 11 for i in diff):
+                if a.birth is not None and b.birth is not None and (not suspect or a.birth != b.birth):
+                    # the stated birth dates differ as well: two people born on different
+                    # days (the birth date feature counts that difference), not a typo
+                    return 5 if suspect else 6
+                return 2
+            # region or serial one off: as likely two people born the same day (serials 0001
+            # and 0002, a neighbouring kecamatan) as a typo, so weighed among those
+            return 3 if suspect else 4
         if len(a.nik) == 16 and not suspect and a.nik[6:12] == b.nik[6:12]:
-            return 3
-    return 4 if suspect else 5
+            return 4
+    return 5 if suspect else 6
 
 
 def _directional(src: Sequence[str], dst: Sequence[str], weight: Callable[[str], float]) -> float:

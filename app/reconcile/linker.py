@@ -33,8 +33,8 @@ Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 @dataclass(frozen=True)
 class LinkConfig:
-    upper: float = 14.0   # at or above: merge automatically
-    lower: float = 6.0    # at or above (and below upper): review queue; below: distinct
+    upper: float = 18.0   # at or above: merge automatically (seed_data/reconcile.toml)
+    lower: float = 8.0    # at or above (and below upper): review queue; below: distinct
     max_block: int = 60
     max_cluster: int = 8
     u_sample: int = 200_000
@@ -180,9 +180,10 @@ def fit_model(prepared: Sequence[Prepared], context: Context, patterns: Counter[
     """u from random pairs, then m and the prior by EM over the candidate patterns.
 
     Three kinds of random pairs: strangers (u); two people of one KK (u_family); two NIKs
-    with the same birth digits, for the NIK level "same birth digits, other serial", whose
-    u must be taken among people born the same day, since the birth date feature already
-    counted that agreement (the chain rule: P(birth, NIK) = P(birth) P(NIK | birth)).
+    with the same birth digits, for the NIK levels "same birth digits" and "one off in the
+    region or serial", whose u must be taken among people born the same day, since the
+    birth date feature already counted that agreement (the chain rule: P(birth, NIK) =
+    P(birth) P(NIK | birth)).
     """
     model = FellegiSunter()
     if len(prepared) > 1:
@@ -191,7 +192,7 @@ def fit_model(prepared: Sequence[Prepared], context: Context, patterns: Counter[
         for p in prepared:
             if p.kk:
                 by_kk.setdefault(p.kk, []).append(p.index)
-            if p.nik and len(p.nik) == 16 and p.nik_ok:
+            if p.nik and len(p.nik) == 16:
                 by_birth_digits.setdefault(p.nik[6:12], []).append(p.index)
         model.u = model.count_levels(config.u_sample, _sampler(prepared, context, None),
                                      seed=config.seed)
@@ -203,8 +204,8 @@ def fit_model(prepared: Sequence[Prepared], context: Context, patterns: Counter[
             config.u_sample // 4,
             _sampler(prepared, context, [g for g in by_birth_digits.values() if len(g) > 1]),
             seed=config.seed + 2)
-        nik, level = 0, NIK.level("same_birth_digits")
-        model.u[nik][level] = model.u_family[nik][level] = same_day[nik][level]
+        for level in (NIK.level("one_off_serial"), NIK.level("same_birth_digits")):
+            model.u[0][level] = model.u_family[0][level] = same_day[0][level]
         model.refresh()
     decoded = {decode(c): k for c, k in patterns.items()}
     # Stage 1: who is the same PERSON, from identity features only. On all features at once,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import ClassVar
 
 from app.reconcile.blocking import BlockingIndex, candidate_pairs, nik_neighbours
 from app.reconcile.cluster import cluster
@@ -13,7 +14,7 @@ from app.reconcile.records import PersonRecord
 class TestChainingGuard:
     """A (NIK typo) ~ C ~ B: A and C strong, C and B strong, A and B clearly different."""
 
-    WEIGHTS = {(0, 2): 30.0, (1, 2): 25.0, (0, 1): -20.0}
+    WEIGHTS: ClassVar[dict[tuple[int, int], float]] = {(0, 2): 30.0, (1, 2): 25.0, (0, 1): -20.0}
 
     def weight(self, a: int, b: int) -> float:
         return self.WEIGHTS[(a, b) if a < b else (b, a)]

@@ -7,8 +7,18 @@ import datetime as dt
 import pytest
 
 from app.reconcile.features import (
-    BIRTH, FEATURES, HOUSEHOLD, NIK, Context, birth_level, compare, describe, household_level,
-    nik_level, prepare)
+    BIRTH,
+    FEATURES,
+    HOUSEHOLD,
+    NIK,
+    Context,
+    birth_level,
+    compare,
+    describe,
+    household_level,
+    nik_level,
+    prepare,
+)
 from app.reconcile.records import PersonRecord
 
 BIRTH_DAY = dt.date(1985, 3, 12)
@@ -45,6 +55,9 @@ class TestNikTiers:
     def test_one_digit_off_without_a_stated_birth_date(self) -> None:
         typo = NIK_OK[:9] + "4" + NIK_OK[10:]
         assert nik_tier(rec(birth=None), rec("b", nik=typo, birth=None)) == "one_off"
+
+    def test_serial_one_off_where_a_nik_looks_wrong(self) -> None:
+        assert nik_tier(rec(), rec("b", nik=NIK_OK[:12] + "0002", sex="female")) == "one_off_serial"
 
     def test_valid_niks_of_two_people_born_the_same_day(self) -> None:
         other = NIK_OK[:12] + "0002"
