@@ -147,9 +147,10 @@ def _sampler(prepared: Sequence[Prepared], context: Context, groups: Sequence[Se
              *, strangers_only: bool = False) -> Callable[[random.Random], tuple[int, ...] | None]:
     """Random pairs of records: anywhere, or two records of one group (e.g. one KK).
 
-    ``strangers_only`` skips pairs that are the same person beyond doubt (the same NIK, or the
-    same name and birth date): inside one family they are common enough (an enumerator's
-    second visit keeps the KK) to spoil u, which is about DIFFERENT people.
+    ``strangers_only`` skips pairs that are most likely one person (the same NIK, or the same
+    full name: two members of one family rarely share one): inside one family they are
+    common enough (an enumerator's second visit keeps the KK) to spoil u, which is about
+    DIFFERENT people.
     """
     n = len(prepared)
     if groups is None:
@@ -168,8 +169,7 @@ def _sampler(prepared: Sequence[Prepared], context: Context, groups: Sequence[Se
         if i == j:
             return None
         a, b = prepared[i], prepared[j]
-        if strangers_only and ((a.nik and a.nik == b.nik) or (
-                a.folded_key == b.folded_key and a.birth == b.birth)):
+        if strangers_only and ((a.nik and a.nik == b.nik) or a.folded_key == b.folded_key):
             return None
         return compare(a, b, context)
     return within

@@ -239,7 +239,10 @@ class PersonGenerator:
             out.extend(new)
             made += len(new)
         rng.shuffle(out)
-        yield from out
+        # number the records in file order, so that an id says nothing about who is who
+        for number, (rec, truth) in enumerate(out, start=1):
+            rid = f"R{number:07d}"
+            yield replace(rec, record_id=rid), replace(truth, record_id=rid)
 
     def _duplicate(self, rec: PersonRecord, p: _Person, hh: _Household,
                    scenario: str) -> tuple[PersonRecord, Truth]:

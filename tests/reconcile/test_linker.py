@@ -50,10 +50,9 @@ def merged_or_reviewed(result: LinkResult, truth: dict[str, str]) -> float:
 
 
 class TestPrecisionRecall:
-    # measured (900 households, 3,272 records, seed 11; seed 12 in brackets): with NIKs pair
-    # P 1.000 R 0.968 F1 0.984 (0.988), exact clusters F1 0.984 (0.987); without NIKs pair
-    # P 1.000 R 0.796 F1 0.887 (R 0.889, F1 0.941): at this size EM has few matches to learn
-    # from; the review queue catches most of the rest (merged or reviewed below).
+    # measured (900 households, 3,272 records, seed 11): with NIKs pair P 1.000 R 0.981
+    # F1 0.990, exact clusters F1 0.990, all true pairs merged or in review; without NIKs
+    # pair P 1.000 R 0.873 F1 0.932, 98.7 % merged or in review.
     def test_with_niks(self, data: dict[bool, tuple[LinkResult, dict[str, str]]]) -> None:
         result, truth = data[True]
         pairs = evaluate.pair_scores(result.cluster_ids(), truth)
@@ -67,8 +66,8 @@ class TestPrecisionRecall:
         result, truth = data[False]
         assert all(p.nik is None for p in result.prepared)
         pairs = evaluate.pair_scores(result.cluster_ids(), truth)
-        assert pairs.precision >= 0.97 and pairs.recall >= 0.75 and pairs.f1 >= 0.85, pairs.line()
-        assert merged_or_reviewed(result, truth) >= 0.9
+        assert pairs.precision >= 0.97 and pairs.recall >= 0.8 and pairs.f1 >= 0.88, pairs.line()
+        assert merged_or_reviewed(result, truth) >= 0.95
 
     def test_unlinked_baseline_scores_zero_recall(self, data: dict[bool, tuple[LinkResult, dict[str, str]]]
                                                   ) -> None:
@@ -126,8 +125,10 @@ class TestModel:
 
 
 def test_generator_is_deterministic(tmp_path: Path) -> None:
-    a = generate(tmp_path / "a" if (tmp_path / "a").mkdir() is None else tmp_path, nik=True, seed=5)
-    b = generate(tmp_path / "b" if (tmp_path / "b").mkdir() is None else tmp_path, nik=True, seed=5)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = generate(tmp_path / "a", nik=True, seed=5)
+    b = generate(tmp_path / "b", nik=True, seed=5)
     assert a[0].read_bytes() == b[0].read_bytes() and a[1].read_bytes() == b[1].read_bytes()
     with a[1].open(newline="", encoding="utf-8") as fh:
         scenarios = Counter(row["scenario"] for row in csv.DictReader(fh))
