@@ -67,11 +67,24 @@ def child(persons: Path, truth_path: Path, output: Path) -> None:
         "pairs_by_rule": dict(s.blocking.pairs_by_rule), "phases": s.seconds,
         "em_iterations": s.em.iterations if s.em else None,
         "wall_s": time.perf_counter() - started,
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_mb": peak_mb(),
     }))
 
 
-def run_one(workdir: Path, households: int, *, nik: bool, seed: int) -> dict[str, object]:
+def peak_mb() -> float:
+    """This process's peak resident memory since exec (VmHWM; ru_maxrss would also count
+    the memory of the parent at fork time, which Linux carries across exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_one(workdir: Path, households: int, *, nik: bool, seed: int,
+            splink_python: str | None = None) -> dict[str, object]:
     persons, truth = workdir / f"persons_{households}_{nik}.csv", workdir / f"truth_{households}.csv"
     write_synthetic(households=households, persons_path=persons, truth_path=truth, seed=seed,
                     kelurahan_codes=load_kelurahan_codes(), drop_nik=not nik)
@@ -87,6 +100,27 @@ def run_one(workdir: Path, households: int, *, nik: bool, seed: int) -> dict[str
     figures["clusters_exact"] = evaluate.cluster_scores(predicted, actual)
     figures["households"] = households
     figures["nik"] = nik
+    if splink_python:
+        splink_out = workdir / "splink.csv"
+        started = time.perf_counter()
+        proc = subprocess.run(  # noqa: S603 - the given interpreter and our script
+            [splink_python, str(Path(__file__).with_name("bench_splink.py")), "--persons", str(persons),
+             "--output", str(splink_out)], check=True, capture_output=True, text=True)
+        splink: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
+        splink["wall_outside_s"] = time.perf_counter() - started
+        best = None
+        for path in sorted(workdir.glob("splink_*.csv")):
+            with path.open(newline="", encoding="utf-8") as fh:
+                found = {row["record_id"]: row["cluster_id"] for row in csv.DictReader(fh)}
+            predicted_splink = {rid: found.get(rid, rid) for rid in actual}
+            scores = evaluate.pair_scores(predicted_splink, actual)
+            if best is None or scores.f1 > best[1].f1:
+                best = (path.stem.removeprefix("splink_"), scores,
+                        evaluate.cluster_scores(predicted_splink, actual))
+            path.unlink()
+        assert best is not None
+        splink["threshold"], splink["pairs"], splink["clusters_exact"] = best
+        figures["splink"] = splink
     return figures
 
 
@@ -115,6 +149,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2,000 households, 1x only")
     parser.add_argument("--curve", action="store_true", help="print the threshold curve and exit")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--splink-python", help="interpreter of a venv with splink: also run "
+                        "bench_splink.py on the same files (not a project dependency)")
     parser.add_argument("--child", nargs=3, metavar=("PERSONS", "TRUTH", "OUTPUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -135,7 +171,8 @@ def main() -> None:
         rows = []
         for scale, nik in runs:
             households = round(args.households * scale)
-            figures = run_one(workdir, households, nik=nik, seed=args.seed)
+            figures = run_one(workdir, households, nik=nik, seed=args.seed,
+                              splink_python=args.splink_python)
             rows.append(figures)
             print(f"\n== {households:,} households ({scale:g}x), NIK {'present' if nik else 'absent'}")
             print(f"records {figures['records']:,}  candidate pairs {figures['candidate_pairs']:,}  "
@@ -147,6 +184,13 @@ def main() -> None:
             print(f"clusters  {figures['clusters_exact'].line()}")  # type: ignore[attr-defined]
             print(f"wall {figures['wall_s']:.1f} s (phases {figures['phases']}), "
                   f"peak memory {figures['peak_mb']:.0f} MB")
+            if "splink" in figures:
+                sp = figures["splink"]
+                assert isinstance(sp, dict)
+                print(f"Splink    pairs {sp['pairs'].line()} (best at match probability "
+                      f"{sp['threshold']})")
+                print(f"Splink    clusters {sp['clusters_exact'].line()}")
+                print(f"Splink    wall {sp['wall_s']:.1f} s, peak memory {sp['peak_mb']:.0f} MB")
         print("\n| households | NIK | records | candidate pairs | blocking recall | pair P | pair R "
               "| pair F1 | cluster P | cluster R | cluster F1 | wall s | peak MB |")
         print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -156,6 +200,13 @@ def main() -> None:
                   f"{f['candidate_pairs']:,} | {f['blocking_recall']:.4f} | {p.precision:.4f} | "  # type: ignore[attr-defined]
                   f"{p.recall:.4f} | {p.f1:.4f} | {c.precision:.4f} | {c.recall:.4f} | {c.f1:.4f} | "  # type: ignore[attr-defined]
                   f"{f['wall_s']:.0f} | {f['peak_mb']:.0f} |")
+            if "splink" in f:
+                sp = f["splink"]
+                assert isinstance(sp, dict)
+                p, c = sp["pairs"], sp["clusters_exact"]
+                print(f"| (Splink) | {'yes' if f['nik'] else 'no'} | {f['records']:,} | - | - | "
+                      f"{p.precision:.4f} | {p.recall:.4f} | {p.f1:.4f} | {c.precision:.4f} | "
+                      f"{c.recall:.4f} | {c.f1:.4f} | {sp['wall_s']:.0f} | {sp['peak_mb']:.0f} |")
 
 
 if __name__ == "__main__":
