@@ -1,4 +1,4 @@
-"""The ``sigap`` command line: serve, migrate, seed, users, sms, openapi, netsim."""
+"""The ``sigap`` command line: serve, migrate, seed, users, sms, openapi, netsim, dedup."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from app.auth.models import Role
 from app.auth.schemas import UserCreate
 from app.config import PROJECT_ROOT, get_settings
 from app.db import engine_from_settings, new_session
+from app.reconcile.commands import dedup_cli
 
 cli = typer.Typer(help="Sigap: Kota Ternate social-assistance registry", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -27,6 +28,7 @@ users_cli = typer.Typer(help="Manage users", no_args_is_help=True)
 cli.add_typer(users_cli, name="users")
 sms_cli = typer.Typer(help="Outbound SMS", no_args_is_help=True)
 cli.add_typer(sms_cli, name="sms")
+cli.add_typer(dedup_cli, name="dedup")
 console = Console(stderr=True)
 OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
 
