@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_timeout: float = Field(default=5.0, gt=0)
+    # Requests inside the app at once (the rest queue on the event loop, then 503): kept below
+    # the 40 request threads so a COMMIT always finds a thread (app/ops/middleware.py).
+    max_in_flight: int = Field(default=24, ge=1, le=36)
+    queue_timeout_seconds: float = Field(default=10.0, gt=0)
     # Sync v1 (docs/sync-protocol.md)
     device_token_days: int = Field(default=30, ge=1, le=365)
     sync_max_batch: int = Field(default=500, ge=1, le=5000)

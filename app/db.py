@@ -7,7 +7,6 @@ the transaction is durable.  Services only ``flush()``.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -62,9 +61,11 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     # busy handler polls with growing sleeps, and forty threads polling for one lock hand it
     # over slowly (measured: 50 concurrent USSD/SMS writers fell to a few requests/s and
     # timed out).  The lock hands over at once; SQLite's own lock still guards against other
-    # processes.  Re-entrant, released on commit/rollback and, as a safety net, when the
-    # pool resets the connection; a writer that cannot get it in time goes on without it.
-    writer = threading.RLock()
+    # processes.  Released on commit/rollback and, as a safety net, when the pool resets the
+    # connection; a writer that cannot get it in time goes on without it.  A plain Lock, not
+    # an RLock: FastAPI may run a request's session dependency, which commits, on another
+    # thread than the one that began the transaction, and only a Lock can be released there.
+    writer = threading.Lock()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -80,8 +81,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     def _release(info: dict[str, Any]) -> None:
         if info.pop(_WRITER, False):
-            with contextlib.suppress(RuntimeError):  # reset in another thread: not held there
-                writer.release()
+            writer.release()
 
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")

@@ -17,7 +17,7 @@ from app.db import engine_from_settings, new_session
 from app.errors import install_error_handlers
 from app.media.router import router as media_router
 from app.ops.docs import install_docs
-from app.ops.middleware import BodySizeLimit, GzipRequest, RejectNul, RequestContext
+from app.ops.middleware import BodySizeLimit, GzipRequest, InFlightLimit, RejectNul, RequestContext
 from app.ops.router import router as ops_router
 from app.registry.router import router as registry_router
 from app.sync.router import review_router
@@ -46,12 +46,15 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     # a bad policy file stops the start, not the first conflicting push
     app.state.sync_policies = FieldPolicies.from_toml(settings.sync_policy_file.read_text())
     install_error_handlers(app)
-    # outermost first: request id, NUL check, gzip out, size limit on the wire, gunzip in
+    # outermost first: request id, in-flight limit, NUL check, gzip out, size limit on the
+    # wire, gunzip in
     app.add_middleware(GzipRequest, max_bytes=settings.max_body_bytes)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6,
                        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/pdf"))
     app.add_middleware(RejectNul)
+    app.add_middleware(InFlightLimit, max_in_flight=settings.max_in_flight,
+                       queue_timeout=settings.queue_timeout_seconds)
     app.add_middleware(RequestContext)
     for router in (ops_router, auth_router, wilayah_router, registry_router, sync_router,
                    review_router, channels_router):

@@ -6,6 +6,7 @@ cannot slip past it, and nothing of an oversized body reaches a handler.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -181,3 +182,51 @@ class GzipRequest:
             return await receive()
 
         await self.app(scope, decoded_receive, send)
+
+
+class InFlightLimit:
+    """At most ``max_in_flight`` requests inside the app at once; the rest wait here, on the
+    event loop, for up to ``queue_timeout`` seconds, then get 503 with Retry-After.
+
+    Why: sync endpoints and the session dependency's exit (the COMMIT) each need one of the
+    thread pool's 40 threads.  With more requests than threads inside, every thread can end
+    up waiting for a database connection (or SQLite's writer lock) that only a COMMIT would
+    free, and the COMMIT has no thread to run on: measured, 100 SMS at once stalled a server
+    for the pool timeout.  Keeping the requests inside below the thread count leaves threads
+    for the COMMITs.  ``/health`` is never held back.
+    """
+
+    EXEMPT = frozenset({"/health"})
+
+    def __init__(self, app: ASGIApp, max_in_flight: int, queue_timeout: float) -> None:
+        self.app = app
+        self.max_in_flight = max_in_flight
+        self.queue_timeout = queue_timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._slots = asyncio.Semaphore(max_in_flight)
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()  # one per event loop (tests run several)
+        if loop is not self._loop:
+            self._loop, self._slots = loop, asyncio.Semaphore(self.max_in_flight)
+        return self._slots
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.EXEMPT:
+            await self.app(scope, receive, send)
+            return
+        slots = self._semaphore()
+        try:
+            await asyncio.wait_for(slots.acquire(), self.queue_timeout)
+        except TimeoutError:
+            body = json.dumps({"error": "busy", "detail": "the server is busy; nothing was done: "
+                               "send the same request again"}).encode()
+            await send({"type": "http.response.start", "status": 503, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                (b"retry-after", b"2")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            slots.release()
