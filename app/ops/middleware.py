@@ -193,10 +193,13 @@ class InFlightLimit:
     up waiting for a database connection (or SQLite's writer lock) that only a COMMIT would
     free, and the COMMIT has no thread to run on: measured, 100 SMS at once stalled a server
     for the pool timeout.  Keeping the requests inside below the thread count leaves threads
-    for the COMMITs.  ``/health`` is never held back.
+    for the COMMITs.  Not held back: ``/health``, and tus PATCH uploads, which stream a body
+    for minutes over an island link on the event loop, with no thread and no connection
+    held while they wait for bytes (app/media/router.py).
     """
 
     EXEMPT = frozenset({"/health"})
+    STREAMING = ("PATCH", "/sync/v1/media/")
 
     def __init__(self, app: ASGIApp, max_in_flight: int, queue_timeout: float) -> None:
         self.app = app
@@ -212,7 +215,8 @@ class InFlightLimit:
         return self._slots
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.EXEMPT:
+        if scope["type"] != "http" or scope["path"] in self.EXEMPT or (
+                scope["method"] == self.STREAMING[0] and scope["path"].startswith(self.STREAMING[1])):
             await self.app(scope, receive, send)
             return
         slots = self._semaphore()

@@ -51,3 +51,29 @@ def test_a_waiting_request_runs_when_a_slot_frees() -> None:
     started = time.monotonic()
     assert [r.status_code for r in asyncio.run(run())] == [200, 200]
     assert time.monotonic() - started >= 0.9  # one after the other, not together
+
+
+def test_a_streaming_upload_does_not_take_a_slot() -> None:
+    inner = FastAPI()
+    gate = asyncio.Event()
+
+    @inner.patch("/sync/v1/media/{upload_id}")
+    async def upload(upload_id: str) -> dict[str, str]:
+        await gate.wait()  # a slow island link, still sending
+        return {"id": upload_id}
+
+    @inner.get("/households")
+    def households() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    app = InFlightLimit(inner, max_in_flight=1, queue_timeout=0.2)
+
+    async def run() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            uploading = asyncio.create_task(client.patch("/sync/v1/media/u1"))
+            await asyncio.sleep(0.05)
+            other = await client.get("/households")  # not queued behind the upload
+            gate.set()
+            return [other, await uploading]
+
+    assert [r.status_code for r in asyncio.run(run())] == [200, 200]
