@@ -88,6 +88,20 @@ def test_wrong_answers_stay_on_the_screen_with_the_reason() -> None:
     assert mismatch.startswith("PIN tidak sama")
 
 
+def test_skipped_and_repeated_steps_never_register() -> None:
+    """A gateway that drops an input or sends one twice: the engine stays on the screen the
+    path really reached, says why, and never returns an action."""
+    skipped = respond("1*" + KK + "*1", PLACES)  # the NIK step skipped: the KK read as a NIK
+    assert skipped[1] is None and not skipped[0].end
+    empty, action = respond("1**" + NIK, PLACES)  # an empty input where the NIK belongs
+    assert action is None and empty.text.startswith("NIK 8271********0001")  # then the NIK counts
+    repeated = screen("1", NIK, NIK)  # the NIK sent twice: the read-back asks again
+    assert repeated.startswith("Pilih 1 atau 2.\nNIK 8271********0001")
+    no_confirm = [*JOURNEY[:-1]]  # the second PIN lost: still asking for it, nothing saved
+    s, action = respond("*".join([*no_confirm, "1"]), PLACES)
+    assert action is None and not s.end
+
+
 def test_status_and_pin_change() -> None:
     assert respond("2*2580", PLACES)[1] == CheckStatus(pin="2580")
     assert respond("3*2580*97531*97531*1", PLACES)[1] == ChangePin(old_pin="2580", new_pin="97531")
