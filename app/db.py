@@ -127,10 +127,8 @@ def new_session(engine: Engine, *, read_only: bool = False) -> Session:
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request; committed before the response leaves."""
-    factory = request.app.state.session_factory
-    with factory(read_only=request.method in _READ_METHODS) as session:
+def _transaction(request: Request, *, read_only: bool) -> Iterator[Session]:
+    with request.app.state.session_factory(read_only=read_only) as session:
         try:
             yield session
         except BaseException:
@@ -139,7 +137,20 @@ def get_session(request: Request) -> Iterator[Session]:
         session.commit()
 
 
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request; committed before the response leaves."""
+    yield from _transaction(request, read_only=request.method in _READ_METHODS)
+
+
+def get_write_session(request: Request) -> Iterator[Session]:
+    """``get_session`` that always writes, whatever the method: a gateway's GET callback
+    (Kannel's get-url) records a message (SQLite: ``BEGIN IMMEDIATE``, so a concurrent writer
+    queues instead of failing when a read lock cannot be upgraded)."""
+    yield from _transaction(request, read_only=False)
+
+
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
 
 
 def utcnow() -> datetime:

@@ -93,11 +93,9 @@ def nik_key(settings: Settings, nik: str) -> str:
 def handle_sms(session: Session, settings: Settings, msg: InboundSms) -> SmsAnswer:
     phone = phone_of(msg.sender, "from")
     now = utcnow()
-    if msg.provider_id:
-        stored = _claim(session, msg.gateway, msg.provider_id, phone)
-        if stored is not None:
-            return SmsAnswer(stored.reply, "duplicate")
-    record = _record(session, msg, phone)
+    record, seen = _claim(session, msg, phone)
+    if seen:
+        return SmsAnswer(record.reply, "duplicate")
     if sms_fallback.is_enumerator_sms(msg.text):
         return _enumerator_sms(session, settings, record, msg.text, now)
     if _throttled(session, settings, record, now):
@@ -135,30 +133,21 @@ def _enumerator_sms(session: Session, settings: Settings, record: ChannelMessage
     return _answer(session, record, reply, "enumerator_ok" if accepted else "enumerator_refused")
 
 
-def _claim(session: Session, gateway: str, provider_id: str, phone: str) -> ChannelMessage | None:
-    """The stored message with this provider id if it was seen before, else None (and the id
-    is now ours: a concurrent retry waits on the unique key, then finds our reply)."""
+def _claim(session: Session, msg: InboundSms, phone: str) -> tuple[ChannelMessage, bool]:
+    """This message's row, and whether it was seen before.  The row is inserted first: with a
+    provider id, a concurrent retry waits on the unique key, then finds our reply."""
+    record = ChannelMessage(gateway=msg.gateway, provider_id=msg.provider_id, phone=phone,
+                            kind="pending", outcome="pending")
     nested = session.begin_nested()
     try:
-        session.add(ChannelMessage(gateway=gateway, provider_id=provider_id, phone=phone,
-                                   kind="pending", outcome="pending"))
+        session.add(record)
         session.flush()
     except IntegrityError:
         nested.rollback()
         return session.exec(select(ChannelMessage).where(
-            ChannelMessage.gateway == gateway, ChannelMessage.provider_id == provider_id)).one()
+            ChannelMessage.gateway == msg.gateway, ChannelMessage.provider_id == msg.provider_id)).one(), True
     nested.commit()
-    return None
-
-
-def _record(session: Session, msg: InboundSms, phone: str) -> ChannelMessage:
-    if msg.provider_id:
-        return session.exec(select(ChannelMessage).where(
-            ChannelMessage.gateway == msg.gateway, ChannelMessage.provider_id == msg.provider_id)).one()
-    record = ChannelMessage(gateway=msg.gateway, phone=phone, kind="pending", outcome="pending")
-    session.add(record)
-    session.flush()
-    return record
+    return record, False
 
 
 def _throttled(session: Session, settings: Settings, record: ChannelMessage, now: datetime) -> bool:
@@ -206,7 +195,7 @@ def _sms_daftar(session: Session, settings: Settings, phone: str, contact: Conta
     assert cmd.nik and cmd.kk and cmd.members
     existing = _registered_household(session, contact)
     if existing is not None:
-        return texts.ALREADY_REGISTERED.format(nik=mask(_head_nik(session, existing))), "already_registered"
+        return _already_registered(session, existing), "already_registered"
     contact = _contact_for(session, phone, "sms")
     contact.pending = {"nik": cmd.nik, "kk": cmd.kk, "members": cmd.members, "at": now.isoformat()}
     contact.updated_at = now
@@ -349,6 +338,10 @@ def _registered_household(session: Session, contact: Contact | None, *,
 def _head_nik(session: Session, household: Household) -> str | None:
     return session.exec(select(Member.nik).where(Member.household_id == household.id,
                                                  Member.relation == "head")).first()
+
+
+def _already_registered(session: Session, household: Household) -> str:
+    return texts.ALREADY_REGISTERED.format(nik=mask(_head_nik(session, household)) or "-")
 
 
 def status_reply(session: Session, household: Household) -> str:
@@ -561,8 +554,7 @@ def _carry_out(session: Session, settings: Settings, phone: str, action: ussd.Ac
     if isinstance(action, ussd.Register):
         existing = _registered_household(session, contact)
         if existing is not None:
-            nik = mask(_head_nik(session, existing)) or "-"
-            return ussd.Screen(texts.ALREADY_REGISTERED.format(nik=nik), end=True), "already_registered"
+            return ussd.Screen(_already_registered(session, existing), end=True), "already_registered"
         contact = _contact_for(session, phone, "ussd")
         reply, outcome = register_lead(session, settings, contact=contact, channel="ussd", nik=action.nik,
                                        kk=action.kk, kelurahan_code=action.kelurahan_code,

@@ -18,8 +18,7 @@ from contextlib import contextmanager
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Header, Query, Request
-from sqlmodel import Session
+from fastapi import Header, Query, Request
 
 from app.config import Settings
 from app.errors import FieldProblem, Forbidden, InvalidData, error_responses
@@ -55,23 +54,6 @@ def shared_secret(gateway: str) -> Callable[..., None]:
         check_secret(request.app.state.settings, gateway, key or x_gateway_key)
 
     return dependency
-
-
-def gateway_session(request: Request) -> Iterator[Session]:
-    """``app.db.get_session`` for gateway callbacks, always a WRITING transaction: Kannel calls
-    back with GET and the callback writes (SQLite: ``BEGIN IMMEDIATE``, so a concurrent
-    writer queues instead of failing when a read lock cannot be upgraded).  Committed
-    before the response leaves, like every request."""
-    with request.app.state.session_factory() as session:
-        try:
-            yield session
-        except BaseException:
-            session.rollback()
-            raise
-        session.commit()
-
-
-GatewaySessionDep = Annotated[Session, Depends(gateway_session, scope="function")]
 
 
 def signature(key: str, message: bytes, *, algorithm: Literal["sha1", "sha256"],

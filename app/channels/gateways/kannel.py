@@ -19,8 +19,8 @@ from fastapi import APIRouter, BackgroundTasks, Body, Depends, Header, Query, Re
 from fastapi.responses import PlainTextResponse
 
 from app.channels import outbound, service
-from app.channels.gateways.base import RESPONSES, GatewaySessionDep, shared_secret
-from app.db import utcnow
+from app.channels.gateways.base import RESPONSES, shared_secret
+from app.db import WriteSessionDep, utcnow
 from app.errors import InvalidData, NotFound, error_responses
 
 NAME = "kannel"
@@ -70,7 +70,7 @@ def _raw_query(request: Request) -> dict[str, list[bytes]]:
     return {k: [v.encode("latin-1") for v in vs] for k, vs in parsed.items()}
 
 
-def _answer(request: Request, session: GatewaySessionDep, background: BackgroundTasks, *,
+def _answer(request: Request, session: WriteSessionDep, background: BackgroundTasks, *,
             sender: str, raw: bytes, provider_id: str | None, coding: int | None,
             charset: str | None) -> PlainTextResponse:
     if len(raw) > MAX_TEXT_BYTES:
@@ -94,7 +94,7 @@ _TEXT = Query(description="%b (or %a): the message, URL-encoded bytes in `charse
 
 
 @router.get("/channels/sms/kannel", response_class=PlainTextResponse, summary=_SUMMARY)
-def sms_get(request: Request, session: GatewaySessionDep, background: BackgroundTasks,
+def sms_get(request: Request, session: WriteSessionDep, background: BackgroundTasks,
             sender: Annotated[str, _FROM],
             text: Annotated[str, _TEXT] = "",
             message_id: Annotated[str | None, _ID] = None,
@@ -108,7 +108,7 @@ def sms_get(request: Request, session: GatewaySessionDep, background: Background
 @router.post("/channels/sms/kannel", response_class=PlainTextResponse, summary=_SUMMARY + ", post-url",
              description="smsbox's `post-url`: the message is the body (its Content-Type names the "
                          "charset), the sender `X-Kannel-From` (`send-sender = true`) or `from=%p`.")
-def sms_post(request: Request, session: GatewaySessionDep, background: BackgroundTasks,
+def sms_post(request: Request, session: WriteSessionDep, background: BackgroundTasks,
              body: Annotated[bytes, Body(media_type="text/plain")] = b"",
              sender: Annotated[str | None, Query(alias="from", max_length=32)] = None,
              message_id: Annotated[str | None, _ID] = None,
@@ -130,7 +130,7 @@ def sms_post(request: Request, session: GatewaySessionDep, background: Backgroun
 @router.get("/channels/sms/kannel/dlr", response_class=PlainTextResponse,
             summary="Delivery report from Kannel for an SMS we sent (dlr-url)",
             responses=error_responses(NotFound))
-def delivery_report(session: GatewaySessionDep,
+def delivery_report(session: WriteSessionDep,
                     sms_id: Annotated[int, Query(alias="id", ge=1, description="our message id")],
                     report: Annotated[int, Query(alias="type", ge=0, le=255, description=(
                         "Kannel's report type (%d): 1 delivered, 2 undelivered, 4 buffered, "
