@@ -6,6 +6,8 @@ import itertools
 from datetime import date
 from typing import Any
 
+from app.registry.identifiers import nik_birth_digits
+
 _serial = itertools.count(1)
 
 HIRI_FAUDU = "82.71.07.1001"
@@ -15,8 +17,7 @@ SELATAN_KELURAHAN = "82.71.02.1001"
 
 
 def nik(birth: date, sex: str = "male", region: str = "827107", serial: int | None = None) -> str:
-    day = birth.day + (40 if sex == "female" else 0)
-    return f"{region}{day:02d}{birth.month:02d}{birth.year % 100:02d}{serial or next(_serial):04d}"
+    return f"{region}{nik_birth_digits(birth, sex)}{serial or next(_serial):04d}"
 
 
 def kk(region: str = "827107", serial: int | None = None) -> str:

@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from app.reconcile.records import PersonRecord
+from app.registry.identifiers import nik_birth_digits
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -122,8 +123,7 @@ class PersonGenerator:
         return f"{n:04d}"
 
     def _nik(self, region: str, birth: date, sex: str) -> str:
-        day = birth.day + (40 if sex == "female" else 0)
-        stem = f"{region}{day:02d}{birth.month:02d}{birth.year % 100:02d}"
+        stem = region + nik_birth_digits(birth, sex)
         return stem + self._serial(stem)
 
     def _kk(self, region: str) -> str:

@@ -114,6 +114,12 @@ def parse_nik(value: str) -> NikInfo:
     return NikInfo(nik=nik, region=nik[:6], birth_day=day, birth_month=month, birth_yy=yy, sex=sex)
 
 
+def nik_birth_digits(birth: dt.date, sex: str) -> str:
+    """Digits 7-12 of the NIK of a person born on ``birth``: DDMMYY, day +40 for women
+    (what ``parse_nik`` reads back)."""
+    return f"{birth.day + (40 if sex == 'female' else 0):02d}{birth.month:02d}{birth.year % 100:02d}"
+
+
 def nik_consistency(info: NikInfo, *, birth_date: dt.date | None, sex: str | None) -> list[Problem]:
     """Problems where the NIK contradicts the stated birth date or sex."""
     problems: list[Problem] = []

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from app.registry import codes
+from app.registry.identifiers import nik_birth_digits
 
 MALE = ["Abdul", "Ahmad", "Muhammad", "Rizal", "Hasan", "Ismail", "Yusuf", "Fadli", "Irfan",
         "Rahmat", "Arif", "Sukri", "Jafar", "Nasir", "Samsul", "Budi", "Hendra", "Imran", "Iksan",
@@ -54,8 +55,7 @@ class SyntheticRegistry:
         return f"{n:04d}"
 
     def nik(self, region: str, birth: date, sex: str) -> str:
-        day = birth.day + (40 if sex == "female" else 0)
-        stem = f"{region}{day:02d}{birth.month:02d}{birth.year % 100:02d}"
+        stem = region + nik_birth_digits(birth, sex)
         return stem + self._serial(stem)
 
     def kk(self, region: str) -> str:

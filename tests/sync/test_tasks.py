@@ -27,17 +27,22 @@ from tests.sync.test_sms_fallback import Tablets, tablets  # noqa: F401 (the fix
 PHONE = "081234567890"
 
 
+def register_in_faudu_by_sms(db: Session, settings: Settings) -> None:
+    """A family of Faudu (Pulau Hiri) registers by SMS, committed: a lead and its task."""
+    faudu = db.get(Kelurahan, f.HIRI_FAUDU)
+    assert faudu is not None
+    sms = InboundSms("test", PHONE, f"DAFTAR#8271071705800001#8271071203150001#4#{faudu.name}")
+    assert handle_sms(db, settings, sms).outcome == "registered"
+    db.commit()
+
+
 def test_the_tablet_lists_the_visits_self_registrations_ask_for(
         tablets: Tablets, db: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     tablet = tablets.new()
     elsewhere = tablets.new(tablets.make_account("enumerator", kelurahan=(f.MOTI_KELURAHAN,)))
     tablet.sync()
     assert tablet.tasks() == []
-    faudu = db.get(Kelurahan, f.HIRI_FAUDU)
-    assert faudu is not None
-    sms = InboundSms("test", PHONE, f"DAFTAR#8271071705800001#8271071203150001#4#{faudu.name}")
-    assert handle_sms(db, settings, sms).outcome == "registered"
-    db.commit()
+    register_in_faudu_by_sms(db, settings)
 
     tablet.sync()
     (task,) = tablet.tasks()
@@ -61,11 +66,7 @@ def test_the_tablet_lists_the_visits_self_registrations_ask_for(
 def test_verifying_the_household_on_the_tablet_closes_its_task(tablets: Tablets,  # noqa: F811
                                                               db: Session, settings: Settings) -> None:
     tablet = tablets.new()
-    faudu = db.get(Kelurahan, f.HIRI_FAUDU)
-    assert faudu is not None
-    sms = InboundSms("test", PHONE, f"DAFTAR#8271071705800001#8271071203150001#4#{faudu.name}")
-    assert handle_sms(db, settings, sms).outcome == "registered"
-    db.commit()
+    register_in_faudu_by_sms(db, settings)
     tablet.sync()
     (task,) = tablet.tasks()
     tablet.update("household", task.household_id, {"verification_status": "field_verified"})
@@ -84,11 +85,7 @@ def test_a_moved_household_takes_its_open_task_to_the_new_kelurahan(tablets: Tab
                                                                     db: Session, settings: Settings) -> None:
     hiri = tablets.new()
     moti = tablets.new(tablets.make_account("enumerator", kelurahan=(f.MOTI_KELURAHAN,)))
-    faudu = db.get(Kelurahan, f.HIRI_FAUDU)
-    assert faudu is not None
-    sms = InboundSms("test", PHONE, f"DAFTAR#8271071705800001#8271071203150001#4#{faudu.name}")
-    assert handle_sms(db, settings, sms).outcome == "registered"
-    db.commit()
+    register_in_faudu_by_sms(db, settings)
     hiri.sync()
     moti.sync()
     (task,) = hiri.tasks()
