@@ -4,13 +4,37 @@ from app.audit.models import AuditEntry
 from app.auth.models import EnumeratorAssignment, User
 from app.channels.models import ChannelMessage, Contact, OutboundSms, UssdSession
 from app.media.models import MediaLink, MediaObject, MediaUpload
+from app.reconcile.store import DukcapilCheck, MatchCandidate, MatchKey, MergeRecord, ReconcileState
 from app.registry.models import FieldTask, Household, KkHistory, Member
 from app.sync.models import Device, SyncChange, SyncConflict, SyncCounter, SyncMutation, SyncSmsPart
 from app.wilayah.models import Kecamatan, Kelurahan
 
 __all__ = [
-    "AuditEntry", "ChannelMessage", "Contact", "Device", "EnumeratorAssignment", "FieldTask",
-    "Household", "Kecamatan", "Kelurahan", "KkHistory", "MediaLink", "MediaObject", "MediaUpload",
-    "Member", "OutboundSms", "SyncChange", "SyncConflict", "SyncCounter", "SyncMutation", "SyncSmsPart",
-    "User", "UssdSession",
+    "AuditEntry",
+    "ChannelMessage",
+    "Contact",
+    "Device",
+    "DukcapilCheck",
+    "EnumeratorAssignment",
+    "FieldTask",
+    "Household",
+    "Kecamatan",
+    "Kelurahan",
+    "KkHistory",
+    "MatchCandidate",
+    "MatchKey",
+    "MediaLink",
+    "MediaObject",
+    "MediaUpload",
+    "Member",
+    "MergeRecord",
+    "OutboundSms",
+    "ReconcileState",
+    "SyncChange",
+    "SyncConflict",
+    "SyncCounter",
+    "SyncMutation",
+    "SyncSmsPart",
+    "User",
+    "UssdSession",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import DateTime, Index, text
+from sqlalchemy import CheckConstraint, DateTime, Index, text
 from sqlmodel import Field, SQLModel
 
 from app.db import utcnow
@@ -32,6 +32,9 @@ class Household(SQLModel, table=True):
         Index("ix_household_kelurahan_list", "kelurahan_code", "created_at", "id"),
         Index("ix_household_source_list", "source", "created_at", "id"),
         Index("ix_household_status_list", "verification_status", "created_at", "id"),
+        # a merged-away record is never active: every "deleted_at IS NULL" query (lists,
+        # unique identities, the change feed, scoring) leaves it out without knowing of merges
+        CheckConstraint("merged_into_id IS NULL OR deleted_at IS NOT NULL", name="merged_is_inactive"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -100,6 +103,8 @@ class Household(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=_TS, index=True)
     deleted_at: datetime | None = Field(default=None, sa_type=_TS)
+    # set when reconciliation merged this record into another (see app/reconcile/merge.py)
+    merged_into_id: uuid.UUID | None = Field(default=None, foreign_key="household.id")
     created_by: int | None = Field(default=None, foreign_key="app_user.id")
     updated_by: int | None = Field(default=None, foreign_key="app_user.id")
 
@@ -114,6 +119,7 @@ class Member(SQLModel, table=True):
               sqlite_where=text("deleted_at IS NULL AND relation = 'head'"),
               postgresql_where=text("deleted_at IS NULL AND relation = 'head'")),
         Index("ix_member_household", "household_id"),
+        CheckConstraint("merged_into_id IS NULL OR deleted_at IS NOT NULL", name="merged_is_inactive"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -139,6 +145,7 @@ class Member(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
     deleted_at: datetime | None = Field(default=None, sa_type=_TS)
+    merged_into_id: uuid.UUID | None = Field(default=None, foreign_key="member.id")
 
 
 class KkHistory(SQLModel, table=True):
@@ -157,9 +164,10 @@ class KkHistory(SQLModel, table=True):
 
 HOUSEHOLD_SYSTEM_FIELDS = frozenset({
     "id", "version", "created_at", "updated_at", "deleted_at", "created_by", "updated_by",
+    "merged_into_id",
 })
 MEMBER_SYSTEM_FIELDS = frozenset({
-    "id", "household_id", "version", "created_at", "updated_at", "deleted_at",
+    "id", "household_id", "version", "created_at", "updated_at", "deleted_at", "merged_into_id",
 })
 
 
