@@ -39,6 +39,9 @@ class AppError(Exception):
     def __init__(self, message: str, *, detail: Any = None, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.message = message
+        # a structured detail carries the message too: the client always gets the sentence
+        if isinstance(detail, dict) and "message" not in detail:
+            detail = {"message": message, **detail}
         self.detail = detail if detail is not None else message
         self.headers = headers
 

@@ -19,6 +19,7 @@ from app.media.router import router as media_router
 from app.ops.docs import install_docs
 from app.ops.middleware import BodySizeLimit, GzipRequest, InFlightLimit, RejectNul, RequestContext
 from app.ops.router import router as ops_router
+from app.reconcile.router import router as reconcile_router
 from app.registry.router import router as registry_router
 from app.sync.router import review_router
 from app.sync.router import router as sync_router
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                        queue_timeout=settings.queue_timeout_seconds)
     app.add_middleware(RequestContext)
     for router in (ops_router, auth_router, wilayah_router, registry_router, sync_router,
-                   review_router, channels_router):
+                   review_router, channels_router, reconcile_router):
         app.include_router(router)
     app.include_router(media_router)
     install_docs(app)

@@ -19,13 +19,14 @@ class Action(StrEnum):
     user_admin = "user:admin"
     device_admin = "device:admin"          # list and revoke enrolled tablets
     conflict_resolve = "conflict:resolve"  # the sync review queue
+    dedup_review = "dedup:review"          # the duplicate review queue: merge, distinct, unmerge
 
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.admin: frozenset(Action),
     Role.dinsos: frozenset({Action.household_read, Action.household_export}),
     Role.supervisor: frozenset({Action.household_read, Action.device_admin,
-                                Action.conflict_resolve}),
+                                Action.conflict_resolve, Action.dedup_review}),
     Role.enumerator: frozenset({Action.household_read, Action.household_write}),
 }
 

@@ -23,8 +23,8 @@ from app.audit.service import ActorRef
 from app.auth.models import Role
 from app.auth.permissions import Principal
 from app.errors import Conflict
-from app.reconcile import merge
-from app.reconcile.store import MatchCandidate, MergeRecord
+from app.reconcile import canonical, merge
+from app.reconcile.store import DukcapilCheck, MatchCandidate, MergeRecord
 from app.registry import service as registry
 from app.registry import tasks
 from app.registry.models import FieldTask, Household, KkHistory, Member
@@ -77,7 +77,7 @@ def family(db: Session) -> dict[str, Any]:
             "b": str(visited_head.id if a is lead else lead_head.id),
             "weight": 21.5, "probability": 0.999, "decision": "auto_merge", "contributions": []}
     candidate = MatchCandidate(kind="household", household_a=a.id, household_b=b.id,
-                               kecamatan_code="8271070", kecamatan_b="8271070", weight=21.5,
+                               kecamatan_code="82.71.07", kecamatan_b="82.71.07", weight=21.5,
                                decision="review", links=[link], source="batch")
     db.add(candidate)
     db.flush()
@@ -223,3 +223,23 @@ def test_the_survivor_can_be_chosen_and_must_be_one_of_the_two(db: Session, fami
     # visited head, joined to the lead's head, gave its answers where the lead had none
     head = _members(db, family["lead"].id)["head"]
     assert head.occupation == "fisher"
+
+
+def test_a_person_dukcapil_matched_gives_the_golden_identity(db: Session, family: dict[str, Any]) -> None:
+    lead_head = family["lead_head"]
+    db.add(DukcapilCheck(member_id=lead_head.id, household_id=family["lead"].id, status="matched",
+                         details={}, source="test extract"))
+    db.flush()
+    merge.merge_candidate(db, family["candidate"], actor=SUPERVISOR, automatic=False)
+    head = _members(db, family["visited"].id)["head"]
+    # the lead's head was matched with Dukcapil: his spelling wins; the visit's answers stay
+    assert (head.full_name, head.nik, head.occupation) == ("moh joesoef", family["typo"], "fisher")
+
+
+def test_canonical_queries_never_return_a_merged_away_record(db: Session, family: dict[str, Any]) -> None:
+    merge.merge_candidate(db, family["candidate"], actor=SUPERVISOR, automatic=True)
+    households = {h.id for h in db.exec(canonical.households()).all()}
+    members = db.exec(canonical.members()).all()
+    assert family["visited"].id in households and family["lead"].id not in households
+    assert family["lead_head"].id not in {m.id for m in members}
+    assert {m.household_id for m in members} <= households

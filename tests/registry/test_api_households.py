@@ -211,7 +211,7 @@ class TestUpdate:
         r = client.patch(f"/households/{hid}", json={"version": 1, "rt": "009"},
                          headers=admin.headers)
         assert r.status_code == 409 and r.json()["error"] == "version_mismatch"
-        assert r.json()["detail"] == {"current_version": 2}
+        assert r.json()["detail"]["current_version"] == 2
         assert client.get(f"/households/{hid}", headers=admin.headers).json()["rt"] == "003"
 
     def test_unchanged_update_is_a_no_op(self, client: TestClient, admin: Account) -> None:
