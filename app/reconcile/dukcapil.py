@@ -19,6 +19,7 @@ See docs/dukcapil.md.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
@@ -29,6 +30,7 @@ from typing import Any, Protocol
 
 from rapidfuzz.fuzz import token_sort_ratio
 from sqlalchemy import delete
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -112,11 +114,16 @@ class ExtractFileAdapter:
 class RegistryPerson(Protocol):
     """What the comparison reads of a registry member (``Member`` fits)."""
 
-    nik: str | None
-    full_name: str
-    sex: str
-    birth_date: date | None
-    alive: bool
+    @property
+    def nik(self) -> str | None: ...
+    @property
+    def full_name(self) -> str: ...
+    @property
+    def sex(self) -> str: ...
+    @property
+    def birth_date(self) -> date | None: ...
+    @property
+    def alive(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -275,21 +282,43 @@ def _lock_households(session: Session, ids: Sequence[uuid.UUID]) -> list[Househo
     return list(session.exec(stmt.execution_options(populate_existing=True)))
 
 
-def _members(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Member]]:
-    out: dict[uuid.UUID, list[Member]] = {i: [] for i in ids}
-    stmt = (select(Member).where(col(Member.household_id).in_(ids), col(Member.deleted_at).is_(None))
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    """The columns of an active member the check reads (not the ORM object: a city-wide run
+    loads every member, and the full rows were half its time)."""
+
+    id: uuid.UUID
+    household_id: uuid.UUID
+    relation: str
+    nik: str | None
+    full_name: str
+    sex: str
+    birth_date: date | None
+    alive: bool
+
+
+_MEMBER_COLUMNS = [col(getattr(Member, f.name)) for f in dataclasses.fields(MemberRow)]
+
+
+def _members(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[MemberRow]]:
+    out: dict[uuid.UUID, list[MemberRow]] = {i: [] for i in ids}
+    stmt = (sa_select(*_MEMBER_COLUMNS)
+            .where(col(Member.household_id).in_(ids), col(Member.deleted_at).is_(None))
             .order_by(col(Member.household_id), col(Member.created_at), col(Member.id)))
-    for m in session.exec(stmt):
-        out[m.household_id].append(m)
+    for row in session.execute(stmt):
+        out[row.household_id].append(MemberRow(*row))
     return out
 
 
-def _existing(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, DukcapilCheck]:
-    stmt = select(DukcapilCheck).where(col(DukcapilCheck.household_id).in_(ids))
-    return {c.member_id: c for c in session.exec(stmt)}
-
-
 _CHECK_TABLE = DukcapilCheck.__table__  # type: ignore[attr-defined]
+_Stored = tuple[uuid.UUID, str, dict[str, Any], str]  # household_id, status, details, source
+
+
+def _existing(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, _Stored]:
+    c = _CHECK_TABLE.c
+    stmt = sa_select(c.member_id, c.household_id, c.status, c.details, c.source).where(
+        c.household_id.in_(ids))
+    return {r[0]: (r[1], r[2], r[3], r[4]) for r in session.execute(stmt)}
 
 
 def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -304,14 +333,14 @@ def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
     session.execute(stmt, rows)
 
 
-def _household_agrees(members: list[Member], results: dict[uuid.UUID, CheckResult]) -> bool:
+def _household_agrees(members: list[MemberRow], results: dict[uuid.UUID, CheckResult]) -> bool:
     head = next((m for m in members if m.relation == "head"), None)
     if head is None or not head.nik or not results[head.id].agrees:
         return False
     return all(results[m.id].agrees for m in members if m.nik)
 
 
-def _reason(members: list[Member], results: dict[uuid.UUID, CheckResult], agrees: bool) -> str:
+def _reason(members: list[MemberRow], results: dict[uuid.UUID, CheckResult], agrees: bool) -> str:
     """Why the status moved, in Bahasa Indonesia, without identifiers (the history shows it)."""
     if agrees:
         with_nik = sum(1 for m in members if m.nik)
@@ -323,7 +352,7 @@ def _reason(members: list[Member], results: dict[uuid.UUID, CheckResult], agrees
 
 
 def _set_status(session: Session, household: Household, new: VerificationStatus, reason: str,
-                members: list[Member], results: dict[uuid.UUID, CheckResult], actor: ActorRef) -> None:
+                members: list[MemberRow], results: dict[uuid.UUID, CheckResult], actor: ActorRef) -> None:
     old = household.verification_status
     registry.update_household(session=session, household_id=household.id,
                               data=HouseholdUpdate(version=household.version, verification_status=new),
@@ -350,9 +379,7 @@ def _check_batch(session: Session, adapter: DukcapilAdapter, ids: Sequence[uuid.
     for m in (m for ms in members.values() for m in ms):
         result = results[m.id] = compare(m, found.get(m.nik) if m.nik else None)
         summary.statuses[result.status] += 1
-        before = existing.get(m.id)
-        if before is not None and (before.household_id, before.status, before.details, before.source) == (
-                m.household_id, result.status, result.details, adapter.source):
+        if existing.get(m.id) == (m.household_id, result.status, result.details, adapter.source):
             summary.unchanged += 1
             continue
         rows.append({"member_id": m.id, "household_id": m.household_id, "status": result.status,
