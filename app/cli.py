@@ -29,6 +29,7 @@ cli.add_typer(users_cli, name="users")
 sms_cli = typer.Typer(help="Outbound SMS", no_args_is_help=True)
 cli.add_typer(sms_cli, name="sms")
 cli.add_typer(dedup_cli, name="dedup")
+cli.add_typer(__import__("app.reconcile.dukcapil_cli", fromlist=["x"]).dukcapil_cli, name="dukcapil")
 console = Console(stderr=True)
 OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
 
