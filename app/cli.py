@@ -21,6 +21,7 @@ from app.auth.schemas import UserCreate
 from app.config import PROJECT_ROOT, get_settings
 from app.db import engine_from_settings, new_session
 from app.reconcile.commands import dedup_cli
+from app.reconcile.dukcapil_cli import dukcapil_cli
 
 cli = typer.Typer(help="Sigap: Kota Ternate social-assistance registry", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -29,7 +30,7 @@ cli.add_typer(users_cli, name="users")
 sms_cli = typer.Typer(help="Outbound SMS", no_args_is_help=True)
 cli.add_typer(sms_cli, name="sms")
 cli.add_typer(dedup_cli, name="dedup")
-cli.add_typer(__import__("app.reconcile.dukcapil_cli", fromlist=["x"]).dukcapil_cli, name="dukcapil")
+cli.add_typer(dukcapil_cli, name="dukcapil")
 console = Console(stderr=True)
 OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
 

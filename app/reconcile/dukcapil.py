@@ -43,9 +43,10 @@ from app.reconcile.dukcapil_extract import DukcapilPerson, file_source, read_ext
 from app.reconcile.names import COMMON_FOLDED, fold, is_initial, normalise
 from app.reconcile.store import DukcapilCheck
 from app.registry import service as registry
+from app.registry import tasks
 from app.registry.codes import LABELS_ID, VerificationStatus
 from app.registry.identifiers import mask
-from app.registry.models import Household, Member
+from app.registry.models import FieldTask, Household, Member
 from app.registry.schemas import HouseholdUpdate
 
 __all__ = ["STATUSES", "CheckResult", "CheckSummary", "DukcapilAdapter", "DukcapilPerson",
@@ -253,6 +254,7 @@ class CheckSummary:
     # every member agrees, but the household is not field_verified (a visit comes first)
     agree_unverified: int = 0
     skipped: int = 0       # ids given that are not active households
+    death_visits: int = 0  # field tasks opened: Dukcapil records a death the registry does not
 
     def add(self, other: CheckSummary) -> None:
         self.households += other.households
@@ -264,6 +266,7 @@ class CheckSummary:
         self.demoted += other.demoted
         self.agree_unverified += other.agree_unverified
         self.skipped += other.skipped
+        self.death_visits += other.death_visits
 
 
 def active_household_ids(session: Session, *, kecamatan_code: str | None = None) -> list[uuid.UUID]:
@@ -386,6 +389,8 @@ def _check_batch(session: Session, adapter: DukcapilAdapter, ids: Sequence[uuid.
                      "details": result.details, "source": adapter.source, "checked_at": now})
     _upsert(session, rows)
     summary.written = len(rows)
+    summary.death_visits += _ask_for_death_visits(session, households, members, rows)
+    _close_death_visits(session, households, members, results)
     summary.members = len(results)
     gone = [mid for mid in existing if mid not in results]  # members deleted since the last check
     if gone:
@@ -407,6 +412,37 @@ def _check_batch(session: Session, adapter: DukcapilAdapter, ids: Sequence[uuid.
             summary.agree_unverified += 1
     session.flush()
     return summary
+
+
+def _ask_for_death_visits(session: Session, households: Sequence[Household],
+                          members: dict[uuid.UUID, list[MemberRow]], rows: list[dict[str, Any]]) -> int:
+    """A death Dukcapil records and the registry does not is not applied here (the extract is
+    matched on the NIK alone: a mistyped NIK would "kill" a living resident); it becomes a
+    visit for the kelurahan's enumerator, who records it through the registry. Only for a
+    check row that is new or changed, so a rerun opens nothing."""
+    newly_dead = {r["member_id"] for r in rows if r["status"] == DECEASED}
+    opened = 0
+    for household in households:
+        dead = [m for m in members[household.id] if m.id in newly_dead and m.alive]
+        if not dead:
+            continue
+        who = ", ".join(LABELS_ID.get(m.relation, m.relation) for m in dead)
+        tasks.open_task(session, household, kind=tasks.VERIFY_DEATH,
+                        note=f"Dukcapil mencatat meninggal: {who}. Pastikan dan perbarui data.")
+        opened += 1
+    return opened
+
+
+def _close_death_visits(session: Session, households: Sequence[Household],
+                        members: dict[uuid.UUID, list[MemberRow]],
+                        results: dict[uuid.UUID, CheckResult]) -> None:
+    """A death visit is done once the registry records every death Dukcapil does."""
+    open_for = set(session.exec(select(FieldTask.household_id).where(
+        col(FieldTask.household_id).in_([h.id for h in households]),
+        FieldTask.kind == tasks.VERIFY_DEATH, FieldTask.status == "open")).all())
+    for household_id in open_for:
+        if not any(results[m.id].status == DECEASED and m.alive for m in members[household_id]):
+            tasks.close_tasks(session, household_id, "done", kind=tasks.VERIFY_DEATH)
 
 
 def check_households(session: Session, adapter: DukcapilAdapter, household_ids: Sequence[uuid.UUID] | None,

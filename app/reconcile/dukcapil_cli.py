@@ -108,6 +108,7 @@ def _print_summary(s: CheckSummary, adapter: ExtractFileAdapter, kecamatan: str 
         ("kembali ke terverifikasi lapangan / back to field_verified", f"{len(s.demoted):,}"),
         ("padan, tetapi belum diverifikasi lapangan / agree, not field_verified yet",
          f"{s.agree_unverified:,}"),
+        ("kunjungan untuk memastikan kematian / death visits opened", f"{s.death_visits:,}"),
     ):
         totals.add_row(label, value)
     console.print(totals)

@@ -18,6 +18,7 @@ from app.registry.models import FieldTask, Household
 from app.sync import changes as changefeed
 
 VERIFY_LEAD = "verify_lead"
+VERIFY_DEATH = "verify_death"  # Dukcapil records a death the registry does not
 
 
 def open_task(session: Session, household: Household, *, kind: str, note: str) -> FieldTask:

@@ -31,7 +31,8 @@ from app.reconcile.dukcapil_extract import DukcapilPerson, read_extract, write_e
 from app.reconcile.records import CsvInputError
 from app.reconcile.store import DukcapilCheck
 from app.registry import service as registry
-from app.registry.models import Household, Member
+from app.registry.models import FieldTask, Household, Member
+from app.registry.schemas import MemberUpdate
 from app.sync.models import SyncChange
 from tests import factories as f
 from tests.conftest import new_database
@@ -309,9 +310,21 @@ class TestCheckHouseholds:
         h = register(db, f.household())
         head = members_of(db, h.id)[0]
         adapter = adapter_for(db, [h.id], {head.id: "deceased"})
-        check_households(db, adapter, [h.id], ACTOR)
+        first = check_households(db, adapter, [h.id], ACTOR)
         assert _reload(db, h.id).verification_status == "field_verified"
         assert _checks(db, h.id)[head.id].status == "deceased"
+        # not applied: a visit for the kelurahan's enumerator, once
+        (task,) = db.exec(select(FieldTask).where(FieldTask.household_id == h.id)).all()
+        assert (task.kind, task.status, first.death_visits) == ("verify_death", "open", 1)
+        assert "Kepala keluarga" in task.note and (head.nik or "-") not in task.note
+        assert check_households(db, adapter, [h.id], ACTOR).death_visits == 0
+        # the enumerator records the death: the next check closes the visit and agrees
+        registry.update_member(session=db, member_id=head.id, actor=ENUMERATOR, principal=PRINCIPAL,
+                               data=MemberUpdate(version=head.version, alive=False,
+                                                 death_date=date(2025, 3, 1)))
+        check_households(db, adapter, [h.id], ACTOR)
+        db.refresh(task)
+        assert task.status == "done"
 
     def test_second_run_changes_nothing(self, db: Session) -> None:
         households = [register(db, f.household()) for _ in range(3)]
