@@ -97,7 +97,7 @@ def _household_fields() -> dict[str, FieldSpec]:
 HOUSEHOLD_FIELDS: dict[str, FieldSpec] = _household_fields()
 
 MEMBER_FIELDS: dict[str, FieldSpec] = {s.name: s for s in [
-    _int("age", "usia", "aged"),
+    _int("age", "usia", "age"),
     _code("sex", codes.Sex, "jenis kelamin", "sex"),
     _code("relation", codes.Relation, "hubungan dengan kepala keluarga", "relation to the head"),
     _flag("pregnant", ("hamil", "pregnant"), ("tidak hamil", "not pregnant")),
