@@ -65,11 +65,16 @@ class _Compiler:
         self.settings: dict[str, Any] = {}
         self._constructor = SafeConstructor()
         self._used_member = False
+        self._broken_exclusions: set[str] = set()   # defined but invalid: not "unknown" too
 
     # ------------------------------------------------------------ plumbing
     def err(self, node: Node, where: str, reason: str) -> Any:
         self.errors.append(RuleError(_line(node), where, reason))
         return _BAD
+
+    @staticmethod
+    def _at(where: str, key: str) -> str:
+        return f"{where}.{key}" if where else key
 
     def mapping(self, node: Node, where: str, allowed: tuple[str, ...] | None = None,
                 required: tuple[str, ...] = ()) -> dict[str, Node] | None:
@@ -83,10 +88,11 @@ class _Compiler:
                 self.err(key_node, where, f"keys must be text, got {key!r}")
                 continue
             if key in out:
-                self.err(key_node, f"{where}.{key}", f"duplicate key '{key}'")
+                self.err(key_node, self._at(where, key), f"duplicate key '{key}'")
                 continue
             if allowed is not None and key not in allowed:
-                self.err(key_node, f"{where}.{key}", f"unknown key '{key}' (allowed: {', '.join(allowed)})")
+                self.err(key_node, self._at(where, key),
+                         f"unknown key '{key}' (allowed: {', '.join(allowed)})")
                 continue
             out[key] = value_node
         for key in required:
@@ -214,6 +220,8 @@ class _Compiler:
             self.err(m["id"], f"{where}.id", f"duplicate exclusion id '{ident}'")
             return
         if _BAD in (ident, label, when, if_unknown):
+            if ident is not _BAD:
+                self._broken_exclusions.add(ident)
             return
         out[ident] = (Exclusion(id=ident, label=label, when=when, if_unknown=cast(IfUnknown, if_unknown),
                                 line=_line(node)),
@@ -243,7 +251,7 @@ class _Compiler:
         for i, item in enumerate(self.sequence(m["exclude"], f"{where}.exclude", non_empty=False) or []
                                  if "exclude" in m else []):
             ex_id = self.text(item, f"{where}.exclude[{i}]")
-            if ex_id is _BAD:
+            if ex_id is _BAD or ex_id in self._broken_exclusions:
                 continue
             if ex_id not in exclusions:
                 self.err(item, f"{where}.exclude[{i}]", f"unknown exclusion '{ex_id}' (defined: "
