@@ -14,7 +14,7 @@ exclusion can test ``head: {alive: false}``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.eligibility import fields as F
@@ -25,10 +25,38 @@ Text = tuple[str, str]  # (Bahasa Indonesia, English)
 Values = Mapping[str, Any]
 
 
+class Lazy:
+    """Reasons with values, worded only if a decision keeps them (most are discarded)."""
+
+    __slots__ = ("checks", "subject", "tests", "value", "values")
+
+    def __init__(self, tests: Sequence[Test], values: Values, checks: Sequence[bool | None],
+                 value: bool | None, subject: Text | None) -> None:
+        self.tests, self.values, self.checks, self.value, self.subject = tests, values, checks, value, subject
+
+    def texts(self) -> tuple[Text, ...]:
+        return tuple(t.explain(self.values.get(t.spec.name), c, self.subject)
+                     for t, c in zip(self.tests, self.checks, strict=True) if c is self.value)
+
+
+Piece = Text | Lazy
+
+
+def resolve(pieces: Sequence[Piece]) -> tuple[Text, ...]:
+    """The reasons of a result in words, (Bahasa Indonesia, English) each."""
+    out: list[Text] = []
+    for p in pieces:
+        if isinstance(p, Lazy):
+            out.extend(p.texts())
+        else:
+            out.append(p)
+    return tuple(out)
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
     value: bool | None
-    texts: tuple[Text, ...] = ()
+    texts: tuple[Piece, ...] = ()     # see resolve()
     missing: tuple[str, ...] = ()
 
 
@@ -68,6 +96,10 @@ class Test:
     max: float | None = None
     one_of: frozenset[str] | None = None
     negate: bool = False      # not_in
+    description: Text = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "description", self.describe())
 
     def check(self, value: Any) -> bool | None:
         if value is None:
@@ -150,7 +182,7 @@ def _check_all(tests: Sequence[Test], values: Values) -> bool | None:
 
 
 def _describe_all(tests: Sequence[Test]) -> Text:
-    parts = [t.describe() for t in tests]
+    parts = [t.description for t in tests]
     return (_join([p[0] for p in parts], F.AND[0]), _join([p[1] for p in parts], F.AND[1]))
 
 
@@ -158,10 +190,11 @@ def _scope(tests: Sequence[Test], values: Values, where: str, subject: Text | No
     """All ``tests`` on one set of values (the household, the head, one member)."""
     checks = [t.check(values.get(t.spec.name)) for t in tests]
     value = _and(checks)
-    texts = tuple(t.explain(values.get(t.spec.name), c, subject)
-                  for t, c in zip(tests, checks, strict=True) if c is value)
-    missing = tuple(f"{where}.{t.spec.name}" for t, c in zip(tests, checks, strict=True) if c is None)
-    return Result(value, texts, missing if value is None else ())
+    if value is None:
+        missing = tuple(f"{where}.{t.spec.name}" for t, c in zip(tests, checks, strict=True) if c is None)
+    else:
+        missing = ()
+    return Result(value, (Lazy(tests, values, checks, value, subject),), missing)
 
 
 # ---------------------------------------------------------------- condition nodes
@@ -244,33 +277,42 @@ def _member_checks(tests: Sequence[Test], ctx: Context) -> tuple[list[bool | Non
     return checks, tuple(missing)
 
 
+def _worded(template: Text, d: Text) -> Text:
+    return (template[0].format(d[0]), template[1].format(d[1]))
+
+
 @dataclass(frozen=True, slots=True)
 class AnyMember(Condition):
     tests: tuple[Test, ...]
+    wording: dict[bool | None, Text] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        d = _describe_all(self.tests)
+        object.__setattr__(self, "wording", {True: _worded(F.ANY_MEMBER, d),
+                                             None: _worded(F.ANY_MEMBER_UNKNOWN, d),
+                                             False: _worded(F.NO_MEMBER, d)})
 
     def _evaluate(self, ctx: Context) -> Result:
         checks, missing = _member_checks(self.tests, ctx)
-        d = _describe_all(self.tests)
-        if True in checks:
-            t = F.ANY_MEMBER
-            return Result(True, ((t[0].format(d[0]), t[1].format(d[1])),))
-        if None in checks:
-            t = F.ANY_MEMBER_UNKNOWN
-            return Result(None, ((t[0].format(d[0]), t[1].format(d[1])),), missing)
-        t = F.NO_MEMBER
-        return Result(False, ((t[0].format(d[0]), t[1].format(d[1])),))
+        value = True if True in checks else None if None in checks else False
+        return Result(value, (self.wording[value],), missing if value is None else ())
 
 
 @dataclass(frozen=True, slots=True)
 class AllMembers(Condition):
     tests: tuple[Test, ...]
+    wording: dict[bool | None, Text] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        d = _describe_all(self.tests)
+        object.__setattr__(self, "wording", {True: _worded(F.ALL_MEMBERS, d),
+                                             None: _worded(F.ALL_MEMBERS_UNKNOWN, d),
+                                             False: _worded(F.NOT_ALL_MEMBERS, d)})
 
     def _evaluate(self, ctx: Context) -> Result:
         checks, missing = _member_checks(self.tests, ctx)
         value = _and(checks)
-        d = _describe_all(self.tests)
-        t = F.ALL_MEMBERS if value else F.NOT_ALL_MEMBERS if value is False else F.ALL_MEMBERS_UNKNOWN
-        return Result(value, ((t[0].format(d[0]), t[1].format(d[1])),), missing if value is None else ())
+        return Result(value, (self.wording[value],), missing if value is None else ())
 
 
 @dataclass(frozen=True, slots=True)

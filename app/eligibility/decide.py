@@ -24,7 +24,7 @@ from datetime import date
 from typing import Any, Literal
 
 from app.eligibility import fields as F
-from app.eligibility.conditions import Context, Result, Text, Values
+from app.eligibility.conditions import Context, Result, Text, Values, resolve
 from app.eligibility.facts import DesilInfo, FamilyFacts, member_values
 from app.eligibility.rules import Exclusion, Programme, RuleSet, Unit
 
@@ -116,33 +116,49 @@ def build_context(facts: FamilyFacts, desil: DesilInfo,
 
 def _inputs(programme: Programme, ctx: Context,
             present: Sequence[tuple[str, Values]]) -> tuple[tuple[str, Any], ...]:
+    """``desil*``, then ``household.<field>`` by name, then ``member[<key>].<field>`` by key
+    and name: the same order for the same inputs."""
     out: list[tuple[str, Any]] = []
-    for name in sorted(programme.inputs):
+    member_fields: list[str] = []
+    for name in programme.inputs:   # sorted
         scope, _, field = name.partition(".")
         if scope == "desil":
-            out.append(("desil", ctx.desil.desil))
-            out.append(("desil.source", ctx.desil.source))
-            out.append(("desil.period", ctx.desil.period or ctx.desil.model_version))
+            d = ctx.desil
+            out += [("desil", d.desil), ("desil.period", d.period or d.model_version),
+                    ("desil.source", d.source)]
         elif scope == "household":
             out.append((name, ctx.household.get(field)))
         else:
-            out.extend((f"member[{key}].{field}", values.get(field)) for key, values in present)
-    return tuple(sorted(out, key=lambda kv: kv[0]))
+            member_fields.append(field)
+    for key, values in present:     # in key order
+        out.extend((f"member[{key}].{field}", values.get(field)) for field in member_fields)
+    return tuple(out)
 
 
 def _reasons(kind: ReasonKind, rule: str, result: Result) -> list[Reason]:
-    return [Reason(kind, rule, result.value, t[0], t[1]) for t in result.texts]
+    return [Reason(kind, rule, result.value, t[0], t[1]) for t in resolve(result.texts)]
 
 
 def _excluded(ex: Exclusion, result: Result) -> Reason:
-    detail = ("; ".join(t[0] for t in result.texts), "; ".join(t[1] for t in result.texts))
+    texts = resolve(result.texts)
+    detail = ("; ".join(t[0] for t in texts), "; ".join(t[1] for t in texts))
     t = F.EXCLUDED
     return Reason("exclusion", ex.id, True, t[0].format(ex.label[0]) + f" ({detail[0]})",
                   t[1].format(ex.label[1]) + f" ({detail[1]})")
 
 
-def _decide(programme: Programme, ctx: Context) -> tuple[Outcome, list[Reason], tuple[str, ...]]:
-    checked = [(ex, ex.when.evaluate(ctx)) for ex in programme.exclude]
+def _check(ex: Exclusion, ctx: Context, cache: dict[str, Result]) -> Result:
+    """An exclusion's answer; a family-level one is worked out once per family."""
+    if ex.per_person:
+        return ex.when.evaluate(ctx)
+    if ex.id not in cache:
+        cache[ex.id] = ex.when.evaluate(ctx)
+    return cache[ex.id]
+
+
+def _decide(programme: Programme, ctx: Context,
+            cache: dict[str, Result]) -> tuple[Outcome, list[Reason], tuple[str, ...]]:
+    checked = [(ex, _check(ex, ctx, cache)) for ex in programme.exclude]
     hits = [_excluded(ex, r) for ex, r in checked if r.value is True]
     if hits:
         return NOT_ELIGIBLE, hits, ()
@@ -157,7 +173,8 @@ def _decide(programme: Programme, ctx: Context) -> tuple[Outcome, list[Reason], 
     if unknown:
         t = F.EXCLUSION_UNKNOWN
         for ex, r in unknown:
-            why = ("; ".join(x[0] for x in r.texts), "; ".join(x[1] for x in r.texts))
+            texts = resolve(r.texts)
+            why = ("; ".join(x[0] for x in texts), "; ".join(x[1] for x in texts))
             reasons.append(Reason("exclusion", ex.id, None, t[0].format(ex.label[0], why[0]),
                                   t[1].format(ex.label[1], why[1])))
         return NEEDS_DATA, reasons, _dedupe(missing)
@@ -178,6 +195,7 @@ def evaluate(ruleset: RuleSet, facts: FamilyFacts, desil: DesilInfo, reference_d
     """
     ctx, present = build_context(facts, desil, reference_date)
     out: list[Decision] = []
+    cache: dict[str, Result] = {}
 
     def decision(prog: Programme, member_key: str | None, outcome: Outcome, reasons: Sequence[Reason],
                  missing: tuple[str, ...], inputs: tuple[tuple[str, Any], ...]) -> Decision:
@@ -189,7 +207,7 @@ def evaluate(ruleset: RuleSet, facts: FamilyFacts, desil: DesilInfo, reference_d
     for prog in ruleset.programmes:
         inputs = _inputs(prog, ctx, present)
         if prog.unit == "family":
-            out.append(decision(prog, None, *_decide(prog, ctx), inputs))
+            out.append(decision(prog, None, *_decide(prog, ctx, cache), inputs))
             continue
         for key, values in present:
             ctx.member = (key, values)
@@ -200,9 +218,9 @@ def evaluate(ruleset: RuleSet, facts: FamilyFacts, desil: DesilInfo, reference_d
                 if target.value is None:
                     t = F.TARGET_UNKNOWN
                     reasons = [Reason("target", prog.id, None, t[0].format(x[0]), t[1].format(x[1]))
-                               for x in target.texts]
+                               for x in resolve(target.texts)]
                     out.append(decision(prog, key, NEEDS_DATA, reasons, _dedupe(target.missing), inputs))
                     continue
-            out.append(decision(prog, key, *_decide(prog, ctx), inputs))
+            out.append(decision(prog, key, *_decide(prog, ctx, cache), inputs))
         ctx.member = None
     return out

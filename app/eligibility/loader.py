@@ -224,7 +224,7 @@ class _Compiler:
                 self._broken_exclusions.add(ident)
             return
         out[ident] = (Exclusion(id=ident, label=label, when=when, if_unknown=cast(IfUnknown, if_unknown),
-                                line=_line(node)),
+                                line=_line(node), per_person=uses_member),
                       uses_member)
 
     def programme(self, node: Node, where: str,

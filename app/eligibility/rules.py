@@ -7,7 +7,7 @@ vocabulary is described in docs/eligibility.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -49,6 +49,7 @@ class Exclusion:
     when: Condition
     if_unknown: IfUnknown = "needs_data"
     line: int = 0
+    per_person: bool = False    # tests ``member``: its answer differs from person to person
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +63,13 @@ class Programme:
     exclude: tuple[Exclusion, ...]
     line: int = 0
 
-    @property
-    def inputs(self) -> frozenset[str]:
-        """Every input the programme's conditions, target and exclusions read (for audit)."""
-        return inputs_of(self.when) | inputs_of(self.target) | frozenset().union(
+    # every input the conditions, target and exclusions read (for audit), sorted
+    inputs: tuple[str, ...] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        names = inputs_of(self.when) | inputs_of(self.target) | frozenset().union(
             *(inputs_of(e.when) for e in self.exclude))
+        object.__setattr__(self, "inputs", tuple(sorted(names)))
 
 
 @dataclass(frozen=True, slots=True)
