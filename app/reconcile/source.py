@@ -17,14 +17,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from app.reconcile.records import PersonRecord
 from app.registry.models import Household, Member
 
-_COLUMNS = (Member.id, Member.full_name, Member.birth_date, Member.sex, Member.nik,
-            Member.household_id, Member.relation, Household.kk_number, Household.address,
-            Household.rt, Household.rw, Household.kelurahan_code, Household.phone)
+_M = Member.__table__.c  # type: ignore[attr-defined]
+_H = Household.__table__.c  # type: ignore[attr-defined]
+_COLUMNS = (_M.id, _M.full_name, _M.birth_date, _M.sex, _M.nik, _M.household_id, _M.relation,
+            _H.kk_number, _H.address, _H.rt, _H.rw, _H.kelurahan_code, _H.phone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +62,8 @@ def _member(row: Any) -> SourceMember:
 
 
 def _canonical() -> Any:
-    return (select(*_COLUMNS).join(Household, col(Household.id) == col(Member.household_id))
-            .where(col(Member.deleted_at).is_(None), col(Household.deleted_at).is_(None)))
+    return (select(*_COLUMNS).join_from(Member, Household, _H.id == _M.household_id)
+            .where(_M.deleted_at.is_(None), _H.deleted_at.is_(None)))
 
 
 def members_of(session: Session, household_ids: Collection[uuid.UUID]) -> list[SourceMember]:
@@ -71,7 +72,7 @@ def members_of(session: Session, household_ids: Collection[uuid.UUID]) -> list[S
     out: list[SourceMember] = []
     ids = sorted(set(household_ids))
     for start in range(0, len(ids), 500):
-        stmt = _canonical().where(col(Member.household_id).in_(ids[start:start + 500]))
+        stmt = _canonical().where(_M.household_id.in_(ids[start:start + 500]))
         out += [_member(r) for r in session.execute(stmt)]
     out.sort(key=lambda m: (str(m.household_id), m.record.record_id))
     return out
@@ -81,7 +82,7 @@ def members_by_id(session: Session, member_ids: Collection[uuid.UUID]) -> list[S
     out: list[SourceMember] = []
     ids = sorted(set(member_ids))
     for start in range(0, len(ids), 500):
-        stmt = _canonical().where(col(Member.id).in_(ids[start:start + 500]))
+        stmt = _canonical().where(_M.id.in_(ids[start:start + 500]))
         out += [_member(r) for r in session.execute(stmt)]
     return out
 
@@ -90,9 +91,9 @@ def iter_members(session: Session, *, chunk: int = 5000) -> Iterator[SourceMembe
     """Every canonical member, in pages of ``chunk`` rows ordered by member id."""
     after: uuid.UUID | None = None
     while True:
-        stmt = _canonical().order_by(col(Member.id)).limit(chunk)
+        stmt = _canonical().order_by(_M.id).limit(chunk)
         if after is not None:
-            stmt = stmt.where(col(Member.id) > after)
+            stmt = stmt.where(_M.id > after)
         rows = session.execute(stmt).all()
         for r in rows:
             yield _member(r)

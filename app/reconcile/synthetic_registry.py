@@ -124,7 +124,7 @@ def rows(fams: list[Family], *, taken_nik: set[str] | None = None, taken_kk: set
             version=1, created_at=stamp, updated_at=stamp)
         single = len(fam.records) == 1
         heads = sum(t.relation == "head" for _, t in fam.records)
-        members = []
+        members: list[dict[str, Any]] = []
         for rec, truth in fam.records:
             nik = rec.nik
             if nik and nik in taken_nik:
