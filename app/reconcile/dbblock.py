@@ -117,7 +117,7 @@ def _lookup(session: Session, rule: str, keys: set[str]
     for start in range(0, len(ordered), _IN_CHUNK):
         stmt = select(_TABLE.c.key, _TABLE.c.member_id).where(
             _TABLE.c.rule == rule, _TABLE.c.key.in_(ordered[start:start + _IN_CHUNK]))
-        for key, member_id in session.execute(stmt).tuples():
+        for key, member_id in session.execute(stmt):
             yield str(key), member_id
 
 
