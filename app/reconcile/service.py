@@ -127,7 +127,7 @@ def _pending_partners(session: Session, households: set[str], exclude: str) -> d
     if not households:
         return {}
     ids = [uuid.UUID(h) for h in households]
-    rows = session.execute(select(MatchCandidate.household_a, MatchCandidate.household_b).where(
+    rows = session.execute(select(col(MatchCandidate.household_a), col(MatchCandidate.household_b)).where(
         col(MatchCandidate.status) == PENDING, col(MatchCandidate.decision) == AUTO_MERGE,
         col(MatchCandidate.kind) == HOUSEHOLD,
         or_(col(MatchCandidate.household_a).in_(ids), col(MatchCandidate.household_b).in_(ids))))

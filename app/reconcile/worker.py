@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,7 +72,7 @@ def process_once(session: Session, state: EngineState, *, limit: int = 200,
         return Round(busy=True)
     cursor = cursor_row.number or 0
     rows = session.execute(
-        select(SyncChange.seq, SyncChange.entity, SyncChange.household_id)
+        select(col(SyncChange.seq), col(SyncChange.entity), col(SyncChange.household_id))
         .where(col(SyncChange.seq) > cursor).order_by(col(SyncChange.seq)).limit(limit)).all()
     result = Round(changes=len(rows), cursor=cursor)
     if not rows:
