@@ -36,6 +36,7 @@ from app.reconcile.engine import EngineState
 from app.reconcile.features import compare
 from app.reconcile.households import HOUSEHOLD, HouseholdInfo, PersonLink, Proposal, propose
 from app.reconcile.linker import AUTO_MERGE, DISTINCT, REVIEW, decide
+from app.reconcile.source import SourceMember
 from app.reconcile.store import MatchCandidate
 
 log = logging.getLogger("sigap.reconcile")
@@ -109,17 +110,18 @@ def guard_chains(pool: Pool, links: list[PersonLink], state: EngineState) -> lis
     return out
 
 
-def household_infos(pool: Pool) -> dict[str, HouseholdInfo]:
-    out: dict[str, HouseholdInfo] = {}
+def household_infos(members: Iterable[SourceMember]) -> dict[str, HouseholdInfo]:
+    """Size, head, KK and kecamatan of each household these (complete) members belong to."""
     sizes: dict[uuid.UUID, int] = {}
-    for m in pool.members.values():
+    heads: dict[uuid.UUID, str] = {}
+    first: dict[uuid.UUID, SourceMember] = {}
+    for m in members:
         sizes[m.household_id] = sizes.get(m.household_id, 0) + 1
-    for mid, m in pool.members.items():
-        key = str(m.household_id)
-        current = out.get(key)
-        head = str(mid) if m.is_head else (current.head if current else None)
-        out[key] = HouseholdInfo(key, sizes[m.household_id], head, m.record.kk_number, m.kecamatan_code)
-    return out
+        first.setdefault(m.household_id, m)
+        if m.is_head:
+            heads[m.household_id] = m.record.record_id
+    return {str(h): HouseholdInfo(str(h), sizes[h], heads.get(h), m.record.kk_number, m.kecamatan_code)
+            for h, m in first.items()}
 
 
 def _pending_partners(session: Session, households: set[str], exclude: str) -> dict[str, set[str]]:
@@ -234,7 +236,7 @@ def check_household(session: Session, household_id: uuid.UUID, state: EngineStat
     pool.add(source.members_of(session, others))
     state.note(pool)
     links = score_links(pool, found.pairs, state)
-    infos = household_infos(pool)
+    infos = household_infos(pool.members.values())
     hid = str(household_id)
     partners = _pending_partners(session, {str(h) for h in others}, hid)
     proposals = [p for p in propose(links, infos, known_partners=partners)

@@ -75,7 +75,8 @@ class TestWorker:
         db.commit()
         real = worker.check_household
 
-        def flaky(session: Session, household_id: uuid.UUID, st: EngineState, **kw: bool) -> list[MatchCandidate]:
+        def flaky(session: Session, household_id: uuid.UUID, st: EngineState,
+                  **kw: bool) -> list[MatchCandidate]:
             if household_id == a:
                 raise RuntimeError("boom")
             return real(session, household_id, st, **kw)
