@@ -145,8 +145,10 @@ def rows(fams: list[Family], *, taken_nik: set[str] | None = None, taken_kk: set
         yield house, members, info
 
 
-def load(session: Session, fams: list[Family], *, chunk: int = 2000) -> Loaded:
-    """Write the families in bulk (no change feed, no audit: a benchmark or test fixture)."""
+def load(session: Session, fams: list[Family], *, chunk: int = 2000, taken_nik: set[str] | None = None,
+         taken_kk: set[str] | None = None) -> Loaded:
+    """Write the families in bulk (no change feed, no audit: a benchmark or test fixture).
+    ``taken_nik`` / ``taken_kk``: those of an earlier load into the same database."""
     total = Loaded()
     houses: list[dict[str, Any]] = []
     members: list[dict[str, Any]] = []
@@ -157,7 +159,7 @@ def load(session: Session, fams: list[Family], *, chunk: int = 2000) -> Loaded:
         houses.clear()
         members.clear()
 
-    for house, mems, info in rows(fams):
+    for house, mems, info in rows(fams, taken_nik=taken_nik, taken_kk=taken_kk):
         houses.append(house)
         members.extend(mems)
         total.households += 1
