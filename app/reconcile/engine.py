@@ -9,10 +9,10 @@ One :class:`EngineState` per worker process:
   registry does not have). :meth:`EngineState.reload_model` picks up a newer batch model.
 - the name statistics of ``features.Context`` (token frequencies, full-name counts): built
   once, when the process starts, from one streaming pass over the canonical members' names
-  (about 40 s for 217,000 members on a busy 2-core machine, mostly the read), then updated as households are checked (a member is
-  counted once per process). Deletions and merges are not subtracted: the counts drift by
-  the share of records merged away until the process restarts or a batch run ends, which
-  moves token weights by a fraction of a bit.
+  (about 40 s for 217,000 members on a busy 2-core machine, mostly the read), then updated
+  as households are checked (a member is counted once per process). Deletions and merges
+  are not subtracted: the counts drift by the share of records merged away until the
+  process restarts, which moves token weights by a fraction of a bit.
 - the family sets of ``Context.members`` (KK -> members) are NOT kept: a comparison only
   looks at the KKs of the two households compared, and the check loads both households in
   full, so they are built per check from what it loaded (exact, and no memory).
