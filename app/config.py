@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     # How far a signed webhook's timestamp may be from the server clock (replays are refused).
     webhook_tolerance_seconds: int = Field(default=300, ge=1)
 
+    # Reconciliation (docs/reconciliation.md): run the incremental worker as a thread of the
+    # API process (each uvicorn worker process runs one; they share the cursor safely), or
+    # leave it off and run `sigap dedup worker` beside the server.
+    reconcile_worker: bool = False
+    reconcile_poll_seconds: float = Field(default=2.0, gt=0)
+
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
         if self.environment is Environment.production:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 
 from fastapi import FastAPI
@@ -20,6 +22,7 @@ from app.ops.docs import install_docs
 from app.ops.middleware import BodySizeLimit, GzipRequest, InFlightLimit, RejectNul, RequestContext
 from app.ops.router import router as ops_router
 from app.reconcile.router import router as reconcile_router
+from app.reconcile.worker import start_thread
 from app.registry.router import router as registry_router
 from app.sync.router import review_router
 from app.sync.router import router as sync_router
@@ -36,10 +39,26 @@ Errors always look like `{"error": "<code>", "detail": ...}`; validation errors 
 """
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The reconciliation worker as a thread of this process, if configured (off by default)."""
+    settings: Settings = app.state.settings
+    if not settings.reconcile_worker:
+        yield
+        return
+    thread, stop = start_thread(app.state.engine, poll_seconds=settings.reconcile_poll_seconds)
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(title="Sigap API", version=__version__, description=DESCRIPTION,
-                  docs_url=None, redoc_url=None)  # /docs is served locally: app/ops/docs.py
+                  docs_url=None, redoc_url=None,  # /docs is served locally: app/ops/docs.py
+                  lifespan=_lifespan)
     app.state.settings = settings
     app.state.engine = engine or engine_from_settings(settings)
     # every session the app opens comes from here (requests and streamed exports alike)

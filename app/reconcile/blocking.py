@@ -57,13 +57,20 @@ def nik_neighbours(nik: str) -> Iterator[str]:
             yield nik[:i] + nik[i + 1] + nik[i] + nik[i + 2:]
 
 
-def _loose(p: Prepared) -> bool:
+def loose(p: Prepared) -> bool:
     """A NIK that may carry a typo: it looks wrong, or no birth date says otherwise."""
     return not p.nik_ok or p.birth is None
 
 
-def _masks(nik: str) -> list[str]:
+def nik_masks(nik: str) -> list[str]:
+    """The 16 one-digit masks of a NIK: two NIKs one digit apart share one of them."""
     return [nik[:i] + "*" + nik[i + 1:] for i in range(len(nik))]
+
+
+def nik_swaps(nik: str) -> list[str]:
+    """The NIK with each pair of neighbouring (different) digits swapped."""
+    return [nik[:i] + nik[i + 1] + nik[i] + nik[i + 2:] for i in range(len(nik) - 1)
+            if nik[i] != nik[i + 1]]
 
 
 def _name_place_keys(p: Prepared) -> list[str]:
@@ -85,6 +92,51 @@ def _birth_name_keys(p: Prepared) -> list[str]:
     return sorted({f"{stem}|{t[:2]}" for t in p.folded if not is_initial(t)})
 
 
+def block_keys(p: Prepared) -> dict[str, list[str]]:
+    """The keys of the plain rules (``nik``, ``kk``, ``phone``, ``name_place``, ``birth_name``)."""
+    return {
+        "nik": [p.nik] if p.nik and len(p.nik) >= 8 else [],
+        "kk": [p.kk] if p.kk and len(p.kk) >= 8 else [],
+        "phone": [p.phone] if p.phone else [],
+        "name_place": _name_place_keys(p),
+        "birth_name": _birth_name_keys(p),
+    }
+
+
+def has_full_nik(p: Prepared) -> bool:
+    return bool(p.nik) and len(p.nik or "") == 16
+
+
+def typo_keys(p: Prepared) -> dict[str, list[str]]:
+    """What a loose record registers for ``nik_near``: its masks and its swapped variants."""
+    if not has_full_nik(p) or not loose(p):
+        return {"nik_mask": [], "nik_swap": []}
+    assert p.nik is not None
+    return {"nik_mask": nik_masks(p.nik), "nik_swap": nik_swaps(p.nik)}
+
+
+def near_lookups(p: Prepared) -> list[tuple[str, str]]:
+    """The (table, key) lookups that find the records one NIK typo away from ``p``.
+
+    A loose record looks up every variant of its NIK among all NIKs (``nik``); any record
+    looks up its masks among loose records' masks and its NIK among their swaps. The hits
+    are then kept only if :func:`features.nik_level` says ``one_off*``.
+    """
+    if not has_full_nik(p):
+        return []
+    assert p.nik is not None
+    out: list[tuple[str, str]] = []
+    if loose(p):
+        out += [("nik", v) for v in nik_neighbours(p.nik)]
+    out += [("nik_mask", m) for m in nik_masks(p.nik)]
+    out.append(("nik_swap", p.nik))
+    return out
+
+
+def is_near(a: Prepared, b: Prepared) -> bool:
+    return nik_level(a, b) in NIK_ONE_OFF
+
+
 class BlockingIndex:
     """Records added so far, by blocking key; see the module docstring."""
 
@@ -99,13 +151,7 @@ class BlockingIndex:
 
     @staticmethod
     def keys(p: Prepared) -> dict[str, list[str]]:
-        return {
-            "nik": [p.nik] if p.nik and len(p.nik) >= 8 else [],
-            "kk": [p.kk] if p.kk and len(p.kk) >= 8 else [],
-            "phone": [p.phone] if p.phone else [],
-            "name_place": _name_place_keys(p),
-            "birth_name": _birth_name_keys(p),
-        }
+        return block_keys(p)
 
     def candidates(self, p: Prepared) -> dict[int, str]:
         """Indexes of the records added so far that share a key with ``p`` -> the first rule."""
@@ -113,7 +159,7 @@ class BlockingIndex:
         keys = self.keys(p)
         for rule in RULES:
             if rule == "nik_near":
-                if p.nik and len(p.nik) == 16:
+                if has_full_nik(p):
                     for j in self._nik_near(p):
                         found.setdefault(j, rule)
                 continue
@@ -134,32 +180,24 @@ class BlockingIndex:
         up all 16x9 + 15 variants of its NIK; any other only looks for loose records, through
         the 16 one-digit masks and the swaps that loose records registered (17 lookups).
         """
-        assert p.nik is not None
+        tables = {"nik": self.index["nik"], "nik_mask": self.loose_masks, "nik_swap": self.loose_swaps}
         seen: set[int] = set()
-        hits: list[int] = []
-        if _loose(p):
-            for variant in nik_neighbours(p.nik):
-                hits.extend(self.index["nik"].get(variant, ()))
-        for key in _masks(p.nik):
-            hits.extend(self.loose_masks.get(key, ()))
-        hits.extend(self.loose_swaps.get(p.nik, ()))
-        for j in hits:
-            if j not in seen:
-                seen.add(j)
-                if nik_level(p, self.records[j]) in NIK_ONE_OFF:
-                    yield j
+        for table, key in near_lookups(p):
+            for j in tables[table].get(key, ()):
+                if j not in seen:
+                    seen.add(j)
+                    if is_near(p, self.records[j]):
+                        yield j
 
     def add(self, p: Prepared) -> None:
         self.stats.records += 1
-        if p.nik and len(p.nik) == 16:
+        if has_full_nik(p):
             self.records[p.index] = p
-            if _loose(p):
-                for key in _masks(p.nik):
-                    self.loose_masks.setdefault(key, []).append(p.index)
-                for i in range(15):
-                    if p.nik[i] != p.nik[i + 1]:
-                        swapped = p.nik[:i] + p.nik[i + 1] + p.nik[i] + p.nik[i + 2:]
-                        self.loose_swaps.setdefault(swapped, []).append(p.index)
+            typo = typo_keys(p)
+            for key in typo["nik_mask"]:
+                self.loose_masks.setdefault(key, []).append(p.index)
+            for key in typo["nik_swap"]:
+                self.loose_swaps.setdefault(key, []).append(p.index)
         for rule, keys in self.keys(p).items():
             table = self.index[rule]
             for key in keys:

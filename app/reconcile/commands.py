@@ -1,4 +1,5 @@
-"""``sigap dedup``: link a CSV file of persons into clusters; write evaluation data."""
+"""``sigap dedup``: link a CSV file of persons into clusters; write evaluation data; re-reconcile
+the registry (``run``) and keep it reconciled as records arrive (``worker``)."""
 
 from __future__ import annotations
 
@@ -137,3 +138,86 @@ def synth_command(
                             kelurahan_codes=load_kelurahan_codes(), dup_rate=dup_rate,
                             drop_nik=no_nik)
     console.print(f"{count:,} records from {households:,} households -> {out}; truth -> {truth}")
+
+
+@dedup_cli.command("run")
+def run_command(
+    merge: Annotated[bool, typer.Option(help="merge the automatic household proposals")] = True,
+    config_path: Annotated[Path, typer.Option("--config", help="thresholds and engine settings")
+                           ] = DEFAULT_CONFIG,
+) -> None:
+    """Re-reconcile the whole registry: match keys, model, review queue, automatic merges."""
+    from app.config import get_settings
+    from app.db import engine_from_settings
+    from app.reconcile.batch import run_batch
+
+    engine = engine_from_settings(get_settings())
+    started = time.perf_counter()
+    try:
+        with Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console) as bar:
+            tasks: dict[str, TaskID] = {}
+
+            def progress(phase: str, done: int, total: int) -> None:
+                if phase not in tasks:
+                    tasks[phase] = bar.add_task(phase, total=total or None)
+                bar.update(tasks[phase], completed=done, total=total or None)
+
+            summary = run_batch(engine, config=LinkConfig.load(config_path), progress=progress,
+                                merge_auto=merge)
+    finally:
+        engine.dispose()
+    table = Table(title="Rekonsiliasi registri / registry reconciliation", show_header=False)
+    links = summary.person_links
+    rows = [
+        ("anggota dibaca / members read", f"{summary.records:,} ({summary.households:,} households)"),
+        ("pasangan kandidat / candidate pairs", f"{summary.candidate_pairs:,}"),
+        ("pasangan orang / person links", f"{links.get('auto_merge', 0):,} auto, "
+                                          f"{links.get('review', 0):,} review"),
+        ("ditolak penjaga rantai / refused by chaining guard", f"{summary.refused_by_chaining_guard:,}"),
+        ("keluarga ganda / household candidates", f"{summary.household_candidates:,} "
+                                                  f"({summary.household_auto:,} automatic)"),
+        ("digabung otomatis / auto-merged", f"{summary.auto_merged:,}" + (
+            f" ({summary.merge_refused:,} refused)" if summary.merge_refused else "")),
+        ("keluarga perlu diperiksa / households to review", f"{summary.household_review:,}"),
+        ("satu orang di dua keluarga / member in two families", f"{summary.member_in_two_families:,}"),
+        ("orang ganda dalam satu keluarga / twice in one family", f"{summary.member_twice_in_one_family:,}"),
+        ("sudah diputuskan / already decided", f"{summary.kept_decided:,}"),
+        ("tidak berlaku lagi / superseded", f"{summary.superseded:,}"),
+        ("kunci blok / match keys", f"{summary.match_keys:,} ({summary.capped_blocks:,} capped blocks)"),
+        ("waktu / time", f"{time.perf_counter() - started:.1f} s "
+                         + ", ".join(f"{k} {v:.1f}" for k, v in summary.seconds.items())),
+    ]
+    for label, value in rows:
+        table.add_row(label, value)
+    console.print(table)
+
+
+@dedup_cli.command("worker")
+def worker_command(
+    poll: Annotated[float, typer.Option(min=0.1, help="seconds between polls when idle")] = 2.0,
+    limit: Annotated[int, typer.Option(min=1, help="change-feed rows per transaction")] = 200,
+) -> None:
+    """Check every new or changed household as it arrives (runs until Ctrl-C)."""
+    import threading
+
+    from app.config import get_settings
+    from app.db import engine_from_settings
+    from app.reconcile import worker
+
+    engine = engine_from_settings(get_settings())
+    stop = threading.Event()
+
+    def report(result: worker.Round) -> None:
+        if result.households:
+            console.print(f"seq {result.cursor:,}: {result.households} households checked, "
+                          f"{result.candidates} candidates"
+                          + (f", [red]{len(result.failed)} failed[/]" if result.failed else ""))
+
+    console.print("reconcile worker running (Ctrl-C to stop)")
+    try:
+        worker.run(engine, poll_seconds=poll, limit=limit, stop=stop, on_round=report)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        engine.dispose()

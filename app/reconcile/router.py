@@ -50,6 +50,12 @@ class PersonLink(BaseModel):
     contributions: list[Contribution]
 
 
+class CandidateReason(BaseModel):
+    code: str = Field(description="e.g. heads_linked, same_kk, members_linked")
+    reason: str
+    reason_id: str = Field(description="the reason in Bahasa Indonesia")
+
+
 class CandidateSummary(BaseModel):
     id: int
     kind: Literal["household", "member"] = Field(
@@ -67,6 +73,7 @@ class CandidateSummary(BaseModel):
     decided_at: datetime | None
     note: str | None
     merge_id: int | None
+    reasons: list[CandidateReason] = Field(description="why the two households were proposed")
 
 
 class CandidateList(BaseModel):

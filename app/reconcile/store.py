@@ -61,6 +61,9 @@ class MatchCandidate(SQLModel, table=True):
     # [{"a": member id, "b": member id, "weight", "probability", "decision",
     #   "contributions": [{feature, level, weight, reason, reason_id}]}]
     links: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # why the pair is a household or a member candidate, and why not automatic:
+    # [{"code", "reason", "reason_id"}] (app/reconcile/households.py)
+    reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     source: str = Field(max_length=12)  # batch | incremental
     created_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=_TS)

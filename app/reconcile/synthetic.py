@@ -77,6 +77,7 @@ class Truth:
     household_id: str
     scenario: str  # enumerator (the clean record), revisit, sms, moved, agency
     errors: str    # error models applied, ';'-separated
+    relation: str = ""  # head, spouse, child, parent (not written to the truth file)
 
 
 @dataclass
@@ -214,7 +215,7 @@ class PersonGenerator:
         rid = self._record_id()
         rec = PersonRecord(rid, self._name(p), p.birth, p.sex, p.nik, hh.kk, self._address(hh),
                            hh.kelurahan, hh.phone)
-        return rec, Truth(rid, p.person_id, hh.household_id, "enumerator", "")
+        return rec, Truth(rid, p.person_id, hh.household_id, "enumerator", "", p.relation)
 
     def generate(self, households: int) -> Iterator[tuple[PersonRecord, Truth]]:
         """All records in a shuffled order; about ``dup_rate`` of persons duplicated."""
@@ -297,7 +298,7 @@ class PersonGenerator:
             model()
         record = PersonRecord(self._record_id(), name, birth, sex, nik, kk, address, kel, phone)
         return record, Truth(record.record_id, p.person_id, hh.household_id, scenario,
-                             ";".join(errors))
+                             ";".join(errors), p.relation)
 
     def _moved(self, hh: _Household) -> list[tuple[PersonRecord, Truth]]:
         """The family moved: a new KK, a new address (often another kelurahan), all members."""
@@ -319,7 +320,8 @@ class PersonGenerator:
                 nik, e = self._nik_error(nik)
                 errors.append(e)
             out.append((replace(rec, full_name=name, nik=nik),
-                        Truth(rec.record_id, p.person_id, hh.household_id, "moved", ";".join(errors))))
+                        Truth(rec.record_id, p.person_id, hh.household_id, "moved", ";".join(errors),
+                              p.relation)))
         return out
 
     # -- error models --------------------------------------------------------------------

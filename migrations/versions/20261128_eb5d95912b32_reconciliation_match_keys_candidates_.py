@@ -54,6 +54,7 @@ def upgrade() -> None:
     sa.Column('decision', sa.String(length=12), nullable=False),
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('links', sa.JSON(), nullable=False),
+    sa.Column('reasons', sa.JSON(), nullable=False),
     sa.Column('source', sa.String(length=12), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
