@@ -43,11 +43,11 @@ from app.registry import service as registry
 from app.registry import tasks
 from app.registry.identifiers import IdentifierInvalid, mask, normalise_phone, parse_nik
 from app.registry.models import Household, Member
+from app.registry.names import LEAD_NAME
 from app.registry.schemas import HouseholdCreate, MemberCreate
 from app.sync import sms_fallback
 from app.wilayah.models import Kecamatan, Kelurahan
 
-LEAD_NAME = "BELUM DIISI"  # the head's name is asked at the field visit, not by SMS
 _SYSTEM = Principal(user_id=0, username="channels", role=Role.admin, kelurahan_scope=None,
                     full_identifiers=True)
 

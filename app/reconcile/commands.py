@@ -196,7 +196,8 @@ def run_command(
 @dedup_cli.command("worker")
 def worker_command(
     poll: Annotated[float, typer.Option(min=0.1, help="seconds between polls when idle")] = 2.0,
-    limit: Annotated[int, typer.Option(min=1, help="change-feed rows per transaction")] = 200,
+    limit: Annotated[int, typer.Option(min=1, help="change-feed rows per transaction (each holds "
+                                                   "the write lock on SQLite: keep it small)")] = 20,
 ) -> None:
     """Check every new or changed household as it arrives (runs until Ctrl-C)."""
     import threading

@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from app.reconcile.records import PersonRecord
 from app.registry.models import Household, Member
+from app.registry.names import LEAD_NAME
 
 _M = Member.__table__.c  # type: ignore[attr-defined]
 _H = Household.__table__.c  # type: ignore[attr-defined]
@@ -55,7 +56,8 @@ def _address(address: str | None, rt: str | None, rw: str | None) -> str | None:
 
 def _member(row: Any) -> SourceMember:
     record = PersonRecord(
-        record_id=str(row.id), full_name=row.full_name, birth_date=row.birth_date, sex=row.sex,
+        record_id=str(row.id), full_name=None if row.full_name == LEAD_NAME else row.full_name,
+        birth_date=row.birth_date, sex=row.sex,
         nik=row.nik, kk_number=row.kk_number, address=_address(row.address, row.rt, row.rw),
         kelurahan_code=row.kelurahan_code, phone=row.phone)
     return SourceMember(record, row.household_id, row.relation == "head", row.kelurahan_code)

@@ -15,6 +15,9 @@ household they name (``service.check_household``), and moves the cursor past the
   write transaction (``BEGIN IMMEDIATE``) serialises them, and the second reads the
   advanced cursor.
 
+A round is short on purpose (20 changes by default, ~1 s): on SQLite its transaction holds
+the database's write lock, and the API's writes wait for it.
+
 A household that fails (an unexpected error) is rolled back to its savepoint, logged, and
 listed in ``reconcile_state`` row ``worker_failed`` (the last 100); the round goes on, so
 one bad record never stops the queue. The next batch run (``sigap dedup run``) checks it
@@ -101,7 +104,7 @@ def process_once(session: Session, state: EngineState, *, limit: int = 200,
     return result
 
 
-def run(engine: Engine, *, poll_seconds: float = 2.0, limit: int = 200,
+def run(engine: Engine, *, poll_seconds: float = 2.0, limit: int = 20,
         stop: threading.Event | None = None, on_round: Callable[[Round], None] | None = None) -> None:
     """Poll the change feed until ``stop`` is set; each round commits on its own."""
     stop = stop or threading.Event()

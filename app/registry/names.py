@@ -8,6 +8,9 @@ _TITLES = frozenset({
     "h", "hj", "haji", "hajjah", "drs", "dra", "dr", "ir", "prof", "spd", "sh", "se", "st",
     "skm", "sked", "ssos", "ag", "mm", "mpd", "amd", "bapak", "ibu", "bpk", "sdr", "sdri",
 })
+# the head's name of an SMS/USSD lead until the field visit asks it: not a name (matching
+# treats it as missing, or every lead would look like every other)
+LEAD_NAME = "BELUM DIISI"
 _SEPARATORS = re.compile(r"[\s,]+")
 _NON_LETTER = re.compile(r"[^a-z]")
 

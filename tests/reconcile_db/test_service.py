@@ -13,6 +13,7 @@ from app.reconcile.engine import EngineState
 from app.reconcile.service import check_household
 from app.reconcile.store import MatchCandidate, MatchKey
 from app.registry.models import Household
+from app.registry.names import LEAD_NAME
 from app.registry.service import delete_household
 from app.seeding import SEED_ACTOR, SYSTEM_PRINCIPAL
 from tests import factories
@@ -136,3 +137,18 @@ class TestCheckHousehold:
         # the older record survives (both self-reported, no visit); the other is merged into it
         merged = db.get(Household, b)
         assert merged is not None and merged.merged_into_id == a and merged.deleted_at is not None
+
+    def test_leads_without_a_name_do_not_match_each_other_by_their_placeholder(
+            self, db: Session, state: EngineState) -> None:
+        """SMS/USSD leads carry LEAD_NAME until the visit: it is no name, so it makes no name
+        blocking key (every lead of a kelurahan would share one block) and no name evidence."""
+        def lead(nik: str) -> uuid.UUID:
+            return register(db, {"kelurahan_code": KEL, "verification_status": "self_reported",
+                                 "members": [{"full_name": LEAD_NAME, "sex": "male", "relation": "head",
+                                              "nik": nik}]})
+        first = lead(factories.nik(date(1971, 1, 5), "male", "827102", 3001))
+        second = lead(factories.nik(date(1983, 9, 20), "male", "827102", 3002))
+        assert check_household(db, first, state, merge_auto=False) == []
+        assert check_household(db, second, state, merge_auto=False) == []
+        rules = db.scalars(select(MatchKey.rule).where(col(MatchKey.household_id).in_([first, second]))).all()
+        assert not {"name_place", "birth_name"} & set(rules) and "nik" in rules
