@@ -1,10 +1,12 @@
-"""SMS fallback, format v1: one sync mutation as one or a few authenticated, encrypted SMS.
+"""SMS fallback, format K2: one sync mutation as one or a few authenticated, encrypted SMS.
 
 ``pack``/``unpack``: a Mutation as a bit-packed payload driven by the v1 field tables of
-``smsfields`` (only the fields present; codes as small integers; NIK/KK, dates, names
-packed; record ids derived from (device, seq) so they need no bytes).  ``seal``/``open_part``:
-the payload split into parts, each encrypted and authenticated (AES-CCM, 8-byte tag) and
-written as ``K1 `` + base64url (GSM-7 basic characters only).  ``ack_code``: the server's reply code.
+``smsfields`` (only the fields present; codes as small integers; NIK/KK, dates, names,
+places and the kelurahan packed; record ids derived from (device, seq) so they need no
+bytes).  ``seal``/``open_part``: the payload split into parts, each encrypted and
+authenticated (AES-CCM, 8-byte tag) and written as ``K2 `` + base-75 digits (GSM-7 basic
+characters that gateways leave alone, ``smsbits.ALPHABET``).  ``ack_code``: the server's
+reply code.
 docs/sms-fallback.md is the specification; this module is its reference implementation.
 Pure: no FastAPI, no server models.
 """
@@ -12,7 +14,6 @@ Pure: no FastAPI, no server models.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import re
@@ -26,7 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
 from sync_protocol.messages import EntityType, Mutation, Operation
-from sync_protocol.smsbits import BitReader, BitWriter, SmsFormatError
+from sync_protocol.smsbits import BitReader, BitWriter, SmsFormatError, from_text, text_length, to_text
 from sync_protocol.smsfields import (
     HOUSEHOLD_FIELDS,
     KEL_PATTERN,
@@ -39,8 +40,10 @@ from sync_protocol.smsfields import (
     put_value,
 )
 
-PREFIX = "K1 "
-MAX_FRAME = 117       # bytes: 156 base64url characters + "K1 " = 159 <= 160 GSM-7 septets
+PREFIX = "K2 "
+_AAD = b"K2"          # the format is bound into every tag
+SMS_CHARS = 160       # GSM-7 septets in one SMS
+MAX_FRAME = max(n for n in range(SMS_CHARS) if text_length(n) <= SMS_CHARS - len(PREFIX))  # 122 bytes
 TAG_BYTES = 8
 MAX_PARTS = 16
 KEY_BYTES = 16
@@ -383,8 +386,8 @@ def seal(payload: bytes, *, key: bytes, device_number: int, seq: int) -> list[st
         header = _varint(device_number << 1 | (total > 1)) + _varint(seq)
         header += bytes([part]) if total > 1 else b""
         chunk = payload if total == 1 else payload[index * room:(index + 1) * room]
-        sealed = aead.encrypt(_nonce(device_number, seq, part), chunk, b"K1" + header)
-        texts.append(PREFIX + base64.urlsafe_b64encode(header + sealed).decode().rstrip("="))
+        sealed = aead.encrypt(_nonce(device_number, seq, part), chunk, _AAD + header)
+        texts.append(PREFIX + to_text(header + sealed))
     return texts
 
 
@@ -393,15 +396,7 @@ def parse_frame(text: str) -> Frame:
     body = text.strip()
     if not body.startswith(PREFIX.strip()):
         raise SmsFormatError("not an enumerator SMS")
-    body = body[len(PREFIX.strip()):].strip()
-    if not re.fullmatch(r"[A-Za-z0-9_-]+", body) or len(body) % 4 == 1:
-        raise SmsFormatError("not base64url")
-    try:
-        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-    except binascii.Error:
-        raise SmsFormatError("not base64url") from None
-    if base64.urlsafe_b64encode(raw).decode().rstrip("=") != body:
-        raise SmsFormatError("not canonical base64url (unused bits set)")
+    raw = from_text(body[len(PREFIX.strip()):].strip())
     first, at = _read_varint(raw, 0)
     seq, at = _read_varint(raw, at)
     device_number, multipart = first >> 1, first & 1
@@ -422,7 +417,7 @@ def open_part(frame: Frame, key: bytes) -> bytes:
     aead = AESCCM(_subkey(key, b"enc")[:16], tag_length=TAG_BYTES)
     try:
         return aead.decrypt(_nonce(frame.device_number, frame.seq, frame.part), frame.sealed,
-                            b"K1" + frame.header)
+                            _AAD + frame.header)
     except InvalidTag:
         raise SmsAuthError("tag does not verify") from None
 
