@@ -112,6 +112,38 @@ def from_text(text: str) -> bytes:
     return value.to_bytes(n_bytes, "big")
 
 
+# Small numbers (the clear header of a frame) as self-delimiting characters: the low digits
+# in base 37 from the last 37 characters of the alphabet, then one digit from the first 38
+# that ends the number.  0..37 take 1 character, up to 1,405 take 2, up to 52,021 take 3.
+_ENDS = 38
+_MORE = BASE - _ENDS
+
+
+def count_text(n: int) -> str:
+    out = []
+    while n >= _ENDS:
+        n, low = divmod(n, _MORE)
+        out.append(ALPHABET[_ENDS + low])
+    return "".join(out) + ALPHABET[n]
+
+
+def read_count(text: str, at: int) -> tuple[int, int]:
+    """The number written at ``text[at:]`` and where it ends; only the shortest form."""
+    value, scale = 0, 1
+    for i in range(at, min(len(text), at + 12)):
+        digit = _DIGIT.get(text[i])
+        if digit is None:
+            raise SmsFormatError(f"character {text[i]!r} is not in the SMS alphabet")
+        if digit < _ENDS:
+            value += digit * scale
+            if count_text(value) != text[at:i + 1]:
+                raise SmsFormatError("number not in its shortest form")
+            return value, i + 1
+        value += (digit - _ENDS) * scale
+        scale *= _MORE
+    raise SmsFormatError("header ends too early")
+
+
 def width(n: int) -> int:
     """Bits to write an index below ``n`` (0 when there is one choice)."""
     return max(0, (n - 1).bit_length())

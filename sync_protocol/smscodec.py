@@ -19,15 +19,25 @@ import hmac
 import re
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
+from functools import cache
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
 from sync_protocol.messages import EntityType, Mutation, Operation
-from sync_protocol.smsbits import BitReader, BitWriter, SmsFormatError, from_text, text_length, to_text
+from sync_protocol.smsbits import (
+    BitReader,
+    BitWriter,
+    SmsFormatError,
+    count_text,
+    from_text,
+    read_count,
+    text_length,
+    to_text,
+)
 from sync_protocol.smsfields import (
     HOUSEHOLD_FIELDS,
     KEL_PATTERN,
@@ -41,9 +51,8 @@ from sync_protocol.smsfields import (
 )
 
 PREFIX = "K2 "
-_AAD = b"K2"          # the format is bound into every tag
+_AAD = b"K2"          # the format is bound into every tag (with the header's characters)
 SMS_CHARS = 160       # GSM-7 septets in one SMS
-MAX_FRAME = max(n for n in range(SMS_CHARS) if text_length(n) <= SMS_CHARS - len(PREFIX))  # 122 bytes
 TAG_BYTES = 8
 MAX_PARTS = 16
 KEY_BYTES = 16
@@ -326,27 +335,6 @@ def unpack(payload: bytes, device_id: str, seq: int) -> Mutation:
 
 # --- frames: header, encryption, text -------------------------------------------------------
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _read_varint(data: bytes, at: int) -> tuple[int, int]:
-    value = shift = 0
-    for i in range(at, min(len(data), at + 8)):
-        value |= (data[i] & 0x7F) << shift
-        shift += 7
-        if not data[i] & 0x80:
-            if data[i] == 0 and i > at:
-                raise SmsFormatError("varint not in its shortest form")
-            return value, i + 1
-    raise SmsFormatError("header ends too early")
-
-
 def _subkey(key: bytes, label: bytes) -> bytes:
     return hmac.new(key, b"sigap-sms-v1 " + label, hashlib.sha256).digest()
 
@@ -354,6 +342,23 @@ def _subkey(key: bytes, label: bytes) -> bytes:
 def _nonce(device_number: int, seq: int, part: int) -> bytes:
     # 13 bytes, unique per (key, seq, part): see docs/sms-fallback.md, "Why the nonce never repeats"
     return seq.to_bytes(8, "big") + bytes([part]) + device_number.to_bytes(4, "big")
+
+
+def header_text(device_number: int, seq: int, part: int | None) -> str:
+    """The clear header: (device number << 1 | several parts), seq, [part], as numbers."""
+    head = count_text(device_number << 1 | (part is not None)) + count_text(seq)
+    return head + (count_text(part) if part is not None else "")
+
+
+def _room(header: str) -> int:
+    """Payload bytes one SMS with this header carries: the sealed bytes (payload + tag) take
+    the characters the prefix and the header leave."""
+    return _room_for(SMS_CHARS - len(PREFIX) - len(header))
+
+
+@cache
+def _room_for(free: int) -> int:
+    return max(n for n in range(free + 1) if text_length(n) <= free) - TAG_BYTES
 
 
 @dataclass(frozen=True)
@@ -365,8 +370,15 @@ class Frame:
     index: int           # 0-based part number
     total: int           # number of parts
     part: int            # index << 4 | (total - 1), as in the nonce
-    header: bytes
     sealed: bytes        # ciphertext + tag
+
+    @property
+    def header(self) -> str:
+        return header_text(self.device_number, self.seq, self.part if self.total > 1 else None)
+
+    @property
+    def text(self) -> str:
+        return PREFIX + self.header + to_text(self.sealed)
 
 
 def seal(payload: bytes, *, key: bytes, device_number: int, seq: int) -> list[str]:
@@ -374,20 +386,21 @@ def seal(payload: bytes, *, key: bytes, device_number: int, seq: int) -> list[st
     and authenticated on its own (the header is associated data)."""
     if len(key) != KEY_BYTES or not 0 < device_number < 2**31 or not 0 < seq <= 2**53:
         raise ValueError("bad key, device number or seq")
-    single = MAX_FRAME - len(_varint(device_number << 1) + _varint(seq)) - TAG_BYTES
-    room = single - 1  # a part of several also carries its part byte
-    total = 1 if len(payload) <= single else -(-len(payload) // room)
-    if total > MAX_PARTS:
-        raise SmsEncodeError(f"mutation needs {total} SMS; at most {MAX_PARTS}")
+    total, room = 1, _room(header_text(device_number, seq, None))
+    while total * room < len(payload):
+        total += 1
+        if total > MAX_PARTS:
+            raise SmsEncodeError(f"mutation needs more than {MAX_PARTS} SMS")
+        last = ((total - 1) << 4) | (total - 1)  # the longest header of these parts
+        room = _room(header_text(device_number, seq, last))
     aead = AESCCM(_subkey(key, b"enc")[:16], tag_length=TAG_BYTES)
     texts = []
     for index in range(total):
         part = (index << 4) | (total - 1)
-        header = _varint(device_number << 1 | (total > 1)) + _varint(seq)
-        header += bytes([part]) if total > 1 else b""
         chunk = payload if total == 1 else payload[index * room:(index + 1) * room]
-        sealed = aead.encrypt(_nonce(device_number, seq, part), chunk, _AAD + header)
-        texts.append(PREFIX + to_text(header + sealed))
+        frame = Frame(device_number, seq, index, total, part, b"")
+        sealed = aead.encrypt(_nonce(device_number, seq, part), chunk, _AAD + frame.header.encode())
+        texts.append(replace(frame, sealed=sealed).text)
     return texts
 
 
@@ -396,20 +409,22 @@ def parse_frame(text: str) -> Frame:
     body = text.strip()
     if not body.startswith(PREFIX.strip()):
         raise SmsFormatError("not an enumerator SMS")
-    raw = from_text(body[len(PREFIX.strip()):].strip())
-    first, at = _read_varint(raw, 0)
-    seq, at = _read_varint(raw, at)
+    body = body[len(PREFIX.strip()):].strip()
+    first, at = read_count(body, 0)
+    seq, at = read_count(body, at)
     device_number, multipart = first >> 1, first & 1
-    if device_number == 0 or not 0 < seq <= 2**53 or at + multipart > len(raw):
-        raise SmsFormatError("header incomplete")
-    part = raw[at] if multipart else 0
+    part = 0
+    if multipart:
+        part, at = read_count(body, at)
     index, total = part >> 4, (part & 0xF) + 1
+    if device_number == 0 or not 0 < seq <= 2**53 or part > 0xFF:
+        raise SmsFormatError("header out of range")
     if (multipart and total == 1) or index >= total:
         raise SmsFormatError("bad part number")
-    at += multipart
-    if len(raw) - at < TAG_BYTES + 1:
+    sealed = from_text(body[at:])
+    if len(sealed) < TAG_BYTES + 1:
         raise SmsFormatError("too short")
-    return Frame(device_number, seq, index, total, part, raw[:at], raw[at:])
+    return Frame(device_number, seq, index, total, part, sealed)
 
 
 def open_part(frame: Frame, key: bytes) -> bytes:
@@ -417,7 +432,7 @@ def open_part(frame: Frame, key: bytes) -> bytes:
     aead = AESCCM(_subkey(key, b"enc")[:16], tag_length=TAG_BYTES)
     try:
         return aead.decrypt(_nonce(frame.device_number, frame.seq, frame.part), frame.sealed,
-                            _AAD + frame.header)
+                            _AAD + frame.header.encode())
     except InvalidTag:
         raise SmsAuthError("tag does not verify") from None
 

@@ -22,7 +22,16 @@ from app.sync.push import content_hash
 from sync_protocol import smscodec, smsfields
 from sync_protocol.client import as_mutation
 from sync_protocol.messages import Mutation
-from sync_protocol.smsbits import ALPHABET, BitReader, BitWriter, SmsFormatError, from_text, to_text
+from sync_protocol.smsbits import (
+    ALPHABET,
+    BitReader,
+    BitWriter,
+    SmsFormatError,
+    count_text,
+    from_text,
+    read_count,
+    to_text,
+)
 from sync_protocol.smsfields import HOUSEHOLD_FIELDS, MEMBER_FIELDS, Context, get_value, put_value
 from sync_protocol.smsref import KELURAHAN, PLACES, WORDS
 from sync_protocol.store import Enrolment, Store
@@ -279,7 +288,7 @@ class TestFrames:
         _, texts = self._texts()
         frame = smscodec.parse_frame(texts[0])
         moved = smscodec.Frame(frame.device_number, frame.seq + 1, frame.index, frame.total, frame.part,
-                               frame.header, frame.sealed)
+                               frame.sealed)
         with pytest.raises(smscodec.SmsAuthError):
             smscodec.open_part(moved, KEY)
 
@@ -301,14 +310,29 @@ class TestAck:
 
 
 class TestTextLayer:
-    @given(data=st.binary(max_size=smscodec.MAX_FRAME))
+    @given(data=st.binary(max_size=130))
     def test_any_bytes_round_trip_in_alphabet_characters(self, data: bytes) -> None:
         text = to_text(data)
         assert from_text(text) == data and set(text) <= set(ALPHABET)
 
-    def test_one_sms_holds_122_bytes(self) -> None:
-        assert smscodec.MAX_FRAME == 122 and len(smscodec.PREFIX + to_text(b"\xff" * 122)) == 160
-        assert len(to_text(b"\xff" * 123)) > 157
+    def test_one_sms_holds_122_bytes_header_included(self) -> None:
+        assert len(to_text(b"\xff" * 122)) == 157 and len(to_text(b"\xff" * 123)) > 157
+        header = smscodec.header_text(7, 1234, None)  # device 7, seq 1234: 3 characters
+        assert len(header) == 3 and smscodec._room(header) == 111  # 119 sealed bytes - tag
+
+    @given(n=st.integers(0, 2**60), tail=st.text(ALPHABET, max_size=3))
+    def test_header_numbers_end_by_themselves(self, n: int, tail: str) -> None:
+        text = count_text(n) + tail
+        assert read_count(text, 0) == (n, len(text) - len(tail))
+        assert len(count_text(37)) == 1 and len(count_text(1405)) == 2 and len(count_text(52_021)) == 3
+
+    @given(text=st.text(ALPHABET, min_size=1, max_size=4))
+    def test_header_numbers_have_one_spelling(self, text: str) -> None:
+        try:
+            n, end = read_count(text, 0)
+        except SmsFormatError:
+            return
+        assert count_text(n) == text[:end]
 
     def test_the_alphabet(self) -> None:
         # GSM-7 basic characters whose septet is their ASCII code, one septet each ...
