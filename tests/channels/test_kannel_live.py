@@ -67,10 +67,11 @@ class LoseAnswerOnce:
         query = parse_qs(scope["query_string"].decode("latin-1"))
         phone = query.get("from", [""])[0]
         self.calls.append((phone, query.get("id", [""])[0]))
-        coding = query.get("coding", [""])[0]
+        raw = parse_qs(scope["query_string"].decode("latin-1"), encoding="latin-1")  # values as bytes
+        coding = raw.get("coding", [""])[0]
         self.texts.setdefault(phone, []).append(decode_text(
-            query.get("text", [""])[0].encode("latin-1"), coding=int(coding) if coding.lstrip("-").isdigit()
-            else None, charset=query.get("charset", [None])[0]))
+            raw.get("text", [""])[0].encode("latin-1"), coding=int(coding) if coding.lstrip("-").isdigit()
+            else None, charset=raw.get("charset", [None])[0]))
         if phone not in self.phones:
             await self.app(scope, receive, send)
             return
