@@ -14,7 +14,7 @@ from sync_protocol.smsref import WORDS
 
 
 class SmsFormatError(ValueError):
-    """Bytes that are not a valid v1 payload (truncated, padding not zero, bad code...)."""
+    """Bytes that are not a valid K2 payload (truncated, padding not zero, bad code...)."""
 
 
 class BitWriter:

@@ -1,11 +1,12 @@
 """SMS fallback, format K2: one sync mutation as one or a few authenticated, encrypted SMS.
 
-``pack``/``unpack``: a Mutation as a bit-packed payload driven by the v1 field tables of
+``pack``/``unpack``: a Mutation as a bit-packed payload driven by the field tables of
 ``smsfields`` (only the fields present; codes as small integers; NIK/KK, dates, names,
 places and the kelurahan packed; record ids derived from (device, seq) so they need no
 bytes).  ``seal``/``open_part``: the payload split into parts, each encrypted and
-authenticated (AES-CCM, 8-byte tag) and written as ``K2 `` + base-75 digits (GSM-7 basic
-characters that gateways leave alone, ``smsbits.ALPHABET``).  ``ack_code``: the server's
+authenticated (AES-CCM, 8-byte tag) and written as ``K2 `` + the clear header (self-delimiting
+numbers) + the sealed bytes as one base-75 number, in GSM-7 basic characters that gateways
+leave alone (``smsbits.ALPHABET``).  ``ack_code``: the server's
 reply code.
 docs/sms-fallback.md is the specification; this module is its reference implementation.
 Pure: no FastAPI, no server models.
@@ -124,7 +125,7 @@ def _put_fields(w: BitWriter, table: Table, values: dict[str, Any], ctx: Context
     names = [n for n, _ in table]
     unknown = sorted(set(values) - set(names))
     if unknown:
-        raise fail(f"{where}.{unknown[0]}", "not a field of format v1")
+        raise fail(f"{where}.{unknown[0]}", "not a field of SMS format K2")
     present = [i for i, n in enumerate(names) if n in values]
     if previous is not None:
         w.put(int(present == previous), 1)
@@ -301,7 +302,7 @@ def _put_members(w: BitWriter, members: Any, ctx: Context, present: bool) -> Non
 
 
 def unpack(payload: bytes, device_id: str, seq: int) -> Mutation:
-    """The mutation a payload describes; SmsFormatError if it is not a valid v1 payload."""
+    """The mutation a payload describes; SmsFormatError if it is not a valid K2 payload."""
     ctx = Context(device_id=device_id, seq=seq)
     r = BitReader(payload)
     kind = r.get(3)

@@ -300,7 +300,7 @@ def _get_kk(r: BitReader, ctx: Context) -> str:
 def put_value(w: BitWriter, kind: str | tuple[str, ...], value: Any, ctx: Context, name: str) -> None:
     if isinstance(kind, tuple):
         if value not in kind:
-            raise fail(name, f"code {value!r} is not in the v1 code list")
+            raise fail(name, f"code {value!r} is not in the SMS code list")
         w.put(kind.index(value), width(len(kind)))
     elif kind == "bool":
         if not isinstance(value, bool):
