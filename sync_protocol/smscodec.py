@@ -1,10 +1,13 @@
-"""SMS fallback, format v1: one sync mutation as one or a few authenticated, encrypted SMS.
+"""SMS fallback, format K2: one sync mutation as one or a few authenticated, encrypted SMS.
 
-``pack``/``unpack``: a Mutation as a bit-packed payload driven by the v1 field tables of
-``smsfields`` (only the fields present; codes as small integers; NIK/KK, dates, names
-packed; record ids derived from (device, seq) so they need no bytes).  ``seal``/``open_part``:
-the payload split into parts, each encrypted and authenticated (AES-CCM, 8-byte tag) and
-written as ``K1 `` + base64url (GSM-7 basic characters only).  ``ack_code``: the server's reply code.
+``pack``/``unpack``: a Mutation as a bit-packed payload driven by the field tables of
+``smsfields`` (only the fields present; codes as small integers; NIK/KK, dates, names,
+places and the kelurahan packed; record ids derived from (device, seq) so they need no
+bytes).  ``seal``/``open_part``: the payload split into parts, each encrypted and
+authenticated (AES-CCM, 8-byte tag) and written as ``K2 `` + the clear header (self-delimiting
+numbers) + the sealed bytes as one base-75 number, in GSM-7 basic characters that gateways
+leave alone (``smsbits.ALPHABET``).  ``ack_code``: the server's
+reply code.
 docs/sms-fallback.md is the specification; this module is its reference implementation.
 Pure: no FastAPI, no server models.
 """
@@ -12,21 +15,30 @@ Pure: no FastAPI, no server models.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import re
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
+from functools import cache
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
 from sync_protocol.messages import EntityType, Mutation, Operation
-from sync_protocol.smsbits import BitReader, BitWriter, SmsFormatError
+from sync_protocol.smsbits import (
+    BitReader,
+    BitWriter,
+    SmsFormatError,
+    count_text,
+    from_text,
+    read_count,
+    text_length,
+    to_text,
+)
 from sync_protocol.smsfields import (
     HOUSEHOLD_FIELDS,
     KEL_PATTERN,
@@ -39,8 +51,9 @@ from sync_protocol.smsfields import (
     put_value,
 )
 
-PREFIX = "K1 "
-MAX_FRAME = 117       # bytes: 156 base64url characters + "K1 " = 159 <= 160 GSM-7 septets
+PREFIX = "K2 "
+_AAD = b"K2"          # the format is bound into every tag (with the header's characters)
+SMS_CHARS = 160       # GSM-7 septets in one SMS
 TAG_BYTES = 8
 MAX_PARTS = 16
 KEY_BYTES = 16
@@ -112,7 +125,7 @@ def _put_fields(w: BitWriter, table: Table, values: dict[str, Any], ctx: Context
     names = [n for n, _ in table]
     unknown = sorted(set(values) - set(names))
     if unknown:
-        raise fail(f"{where}.{unknown[0]}", "not a field of format v1")
+        raise fail(f"{where}.{unknown[0]}", "not a field of SMS format K2")
     present = [i for i, n in enumerate(names) if n in values]
     if previous is not None:
         w.put(int(present == previous), 1)
@@ -289,7 +302,7 @@ def _put_members(w: BitWriter, members: Any, ctx: Context, present: bool) -> Non
 
 
 def unpack(payload: bytes, device_id: str, seq: int) -> Mutation:
-    """The mutation a payload describes; SmsFormatError if it is not a valid v1 payload."""
+    """The mutation a payload describes; SmsFormatError if it is not a valid K2 payload."""
     ctx = Context(device_id=device_id, seq=seq)
     r = BitReader(payload)
     kind = r.get(3)
@@ -323,27 +336,6 @@ def unpack(payload: bytes, device_id: str, seq: int) -> Mutation:
 
 # --- frames: header, encryption, text -------------------------------------------------------
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _read_varint(data: bytes, at: int) -> tuple[int, int]:
-    value = shift = 0
-    for i in range(at, min(len(data), at + 8)):
-        value |= (data[i] & 0x7F) << shift
-        shift += 7
-        if not data[i] & 0x80:
-            if data[i] == 0 and i > at:
-                raise SmsFormatError("varint not in its shortest form")
-            return value, i + 1
-    raise SmsFormatError("header ends too early")
-
-
 def _subkey(key: bytes, label: bytes) -> bytes:
     return hmac.new(key, b"sigap-sms-v1 " + label, hashlib.sha256).digest()
 
@@ -351,6 +343,23 @@ def _subkey(key: bytes, label: bytes) -> bytes:
 def _nonce(device_number: int, seq: int, part: int) -> bytes:
     # 13 bytes, unique per (key, seq, part): see docs/sms-fallback.md, "Why the nonce never repeats"
     return seq.to_bytes(8, "big") + bytes([part]) + device_number.to_bytes(4, "big")
+
+
+def header_text(device_number: int, seq: int, part: int | None) -> str:
+    """The clear header: (device number << 1 | several parts), seq, [part], as numbers."""
+    head = count_text(device_number << 1 | (part is not None)) + count_text(seq)
+    return head + (count_text(part) if part is not None else "")
+
+
+def _room(header: str) -> int:
+    """Payload bytes one SMS with this header carries: the sealed bytes (payload + tag) take
+    the characters the prefix and the header leave."""
+    return _room_for(SMS_CHARS - len(PREFIX) - len(header))
+
+
+@cache
+def _room_for(free: int) -> int:
+    return max(n for n in range(free + 1) if text_length(n) <= free) - TAG_BYTES
 
 
 @dataclass(frozen=True)
@@ -362,8 +371,15 @@ class Frame:
     index: int           # 0-based part number
     total: int           # number of parts
     part: int            # index << 4 | (total - 1), as in the nonce
-    header: bytes
     sealed: bytes        # ciphertext + tag
+
+    @property
+    def header(self) -> str:
+        return header_text(self.device_number, self.seq, self.part if self.total > 1 else None)
+
+    @property
+    def text(self) -> str:
+        return PREFIX + self.header + to_text(self.sealed)
 
 
 def seal(payload: bytes, *, key: bytes, device_number: int, seq: int) -> list[str]:
@@ -371,20 +387,21 @@ def seal(payload: bytes, *, key: bytes, device_number: int, seq: int) -> list[st
     and authenticated on its own (the header is associated data)."""
     if len(key) != KEY_BYTES or not 0 < device_number < 2**31 or not 0 < seq <= 2**53:
         raise ValueError("bad key, device number or seq")
-    single = MAX_FRAME - len(_varint(device_number << 1) + _varint(seq)) - TAG_BYTES
-    room = single - 1  # a part of several also carries its part byte
-    total = 1 if len(payload) <= single else -(-len(payload) // room)
-    if total > MAX_PARTS:
-        raise SmsEncodeError(f"mutation needs {total} SMS; at most {MAX_PARTS}")
+    total, room = 1, _room(header_text(device_number, seq, None))
+    while total * room < len(payload):
+        total += 1
+        if total > MAX_PARTS:
+            raise SmsEncodeError(f"mutation needs more than {MAX_PARTS} SMS")
+        last = ((total - 1) << 4) | (total - 1)  # the longest header of these parts
+        room = _room(header_text(device_number, seq, last))
     aead = AESCCM(_subkey(key, b"enc")[:16], tag_length=TAG_BYTES)
     texts = []
     for index in range(total):
         part = (index << 4) | (total - 1)
-        header = _varint(device_number << 1 | (total > 1)) + _varint(seq)
-        header += bytes([part]) if total > 1 else b""
         chunk = payload if total == 1 else payload[index * room:(index + 1) * room]
-        sealed = aead.encrypt(_nonce(device_number, seq, part), chunk, b"K1" + header)
-        texts.append(PREFIX + base64.urlsafe_b64encode(header + sealed).decode().rstrip("="))
+        frame = Frame(device_number, seq, index, total, part, b"")
+        sealed = aead.encrypt(_nonce(device_number, seq, part), chunk, _AAD + frame.header.encode())
+        texts.append(replace(frame, sealed=sealed).text)
     return texts
 
 
@@ -394,27 +411,21 @@ def parse_frame(text: str) -> Frame:
     if not body.startswith(PREFIX.strip()):
         raise SmsFormatError("not an enumerator SMS")
     body = body[len(PREFIX.strip()):].strip()
-    if not re.fullmatch(r"[A-Za-z0-9_-]+", body) or len(body) % 4 == 1:
-        raise SmsFormatError("not base64url")
-    try:
-        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-    except binascii.Error:
-        raise SmsFormatError("not base64url") from None
-    if base64.urlsafe_b64encode(raw).decode().rstrip("=") != body:
-        raise SmsFormatError("not canonical base64url (unused bits set)")
-    first, at = _read_varint(raw, 0)
-    seq, at = _read_varint(raw, at)
+    first, at = read_count(body, 0)
+    seq, at = read_count(body, at)
     device_number, multipart = first >> 1, first & 1
-    if device_number == 0 or not 0 < seq <= 2**53 or at + multipart > len(raw):
-        raise SmsFormatError("header incomplete")
-    part = raw[at] if multipart else 0
+    part = 0
+    if multipart:
+        part, at = read_count(body, at)
     index, total = part >> 4, (part & 0xF) + 1
+    if device_number == 0 or not 0 < seq <= 2**53 or part > 0xFF:
+        raise SmsFormatError("header out of range")
     if (multipart and total == 1) or index >= total:
         raise SmsFormatError("bad part number")
-    at += multipart
-    if len(raw) - at < TAG_BYTES + 1:
+    sealed = from_text(body[at:])
+    if len(sealed) < TAG_BYTES + 1:
         raise SmsFormatError("too short")
-    return Frame(device_number, seq, index, total, part, raw[:at], raw[at:])
+    return Frame(device_number, seq, index, total, part, sealed)
 
 
 def open_part(frame: Frame, key: bytes) -> bytes:
@@ -422,7 +433,7 @@ def open_part(frame: Frame, key: bytes) -> bytes:
     aead = AESCCM(_subkey(key, b"enc")[:16], tag_length=TAG_BYTES)
     try:
         return aead.decrypt(_nonce(frame.device_number, frame.seq, frame.part), frame.sealed,
-                            b"K1" + frame.header)
+                            _AAD + frame.header.encode())
     except InvalidTag:
         raise SmsAuthError("tag does not verify") from None
 

@@ -1,7 +1,8 @@
-"""Field tables and value codings of the SMS format v1 (docs/sms-fallback.md, section 4).
+"""Field tables and value codings of the SMS format K2 (docs/sms-fallback.md, section 4).
 
 Each record field has a number (its position in the table) and a kind; each kind has its
-packing.  Tables and code lists are frozen for format v1: append, never reorder.
+packing.  Tables, code lists and the reference lists of ``smsref`` are frozen for the
+format: append, never reorder.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from sync_protocol.smsbits import (
     put_symbol,
     width,
 )
+from sync_protocol.smsref import KELURAHAN, PLACES
 
 
 class SmsEncodeError(ValueError):
-    """This mutation cannot travel by SMS in format v1 (it can still go over HTTP)."""
+    """This mutation cannot travel by SMS in this format (it can still go over HTTP)."""
 
 
-# --- v1 code lists (append-only: a code added later gets the next number) ------------------
+# --- code lists (append-only: a code added later gets the next number) ------------------
 TENURE = ("own", "rent", "rent_free", "official", "other")
 FLOOR = ("marble_granite", "ceramic", "parquet_vinyl", "tile_terrazzo", "wood_board", "cement_brick",
          "bamboo", "earth", "other")
@@ -74,7 +76,7 @@ _ASSETS = ("lpg_5_5kg", "fridge", "ac", "water_heater", "landline", "tv", "gold_
 _LIVESTOCK = ("cattle", "buffalo", "horse", "pig", "goat_sheep", "poultry")
 _PROGRAMMES = ("bpnt", "pkh", "electricity_subsidy", "lpg_subsidy", "local_aid")
 
-# field number = position in the table (format v1; never reorder, only append)
+# field number = position in the table (never reorder, only append)
 HOUSEHOLD_FIELDS: tuple[tuple[str, str | tuple[str, ...]], ...] = (
     ("kelurahan_code", "kelurahan"), ("kk_number", "kk"), ("address", "text"), ("rt", "digits"),
     ("rw", "digits"), ("latitude", "lat"), ("longitude", "lon"), ("phone", "phone"),
@@ -89,7 +91,7 @@ HOUSEHOLD_FIELDS: tuple[tuple[str, str | tuple[str, ...]], ...] = (
 )
 MEMBER_FIELDS: tuple[tuple[str, str | tuple[str, ...]], ...] = (
     ("full_name", "text"), ("sex", SEX), ("relation", RELATION), ("birth_date", "date"), ("nik", "nik"),
-    ("birth_place", "text"), ("marital_status", MARITAL), ("education", EDUCATION),
+    ("birth_place", "place"), ("marital_status", MARITAL), ("education", EDUCATION),
     ("school_participation", SCHOOL), ("occupation", OCCUPATION), ("disability", DISABILITY),
     ("disability_severe", "bool"), ("chronic_illness", "bool"), ("pregnant", "bool"),
     ("health_insurance", INSURANCE), ("alive", "bool"), ("death_date", "date"),
@@ -202,7 +204,10 @@ def _get_digits(r: BitReader, n: int) -> str:
 
 _EPOCH = date(1900, 1, 1)
 KEL_PATTERN = re.compile(r"^[0-9]{2}\.[0-9]{2}\.[0-9]{2}\.[0-9]{4}$")
-_LAT, _LON = (-11_500_000, 18_000_000), (94_500_000, 47_000_000)  # micro-degrees: origin, span
+# micro-degrees (origin, span): Kota Ternate (Pulau Ternate, Hiri, Moti, Batang Dua) with a
+# margin, then Indonesia (the registry's bounds)
+_BOXES = {"lat": ((0, 2_000_000), (-11_500_000, 18_000_000)),
+          "lon": ((126_000_000, 2_000_000), (94_500_000, 47_000_000))}
 
 
 def _iso_date(value: Any, name: str) -> date:
@@ -295,7 +300,7 @@ def _get_kk(r: BitReader, ctx: Context) -> str:
 def put_value(w: BitWriter, kind: str | tuple[str, ...], value: Any, ctx: Context, name: str) -> None:
     if isinstance(kind, tuple):
         if value not in kind:
-            raise fail(name, f"code {value!r} is not in the v1 code list")
+            raise fail(name, f"code {value!r} is not in the SMS code list")
         w.put(kind.index(value), width(len(kind)))
     elif kind == "bool":
         if not isinstance(value, bool):
@@ -317,17 +322,22 @@ def put_value(w: BitWriter, kind: str | tuple[str, ...], value: Any, ctx: Contex
     elif kind in ("lat", "lon"):
         if not isinstance(value, float):
             raise fail(name, "not a decimal number")
-        origin, span = _LAT if kind == "lat" else _LON
         micro = round(value * 1_000_000)
-        exact = (struct.pack(">d", micro / 1_000_000) == struct.pack(">d", value)  # -0.0 stays raw
-                 and 0 <= micro - origin <= span)
-        w.put(int(exact), 1)
-        if exact:
-            w.put(micro - origin, width(span + 1))
-        else:
-            w.put(int.from_bytes(struct.pack(">d", value), "big"), 64)
+        exact = struct.pack(">d", micro / 1_000_000) == struct.pack(">d", value)  # -0.0 stays raw
+        for origin, span in _BOXES[kind]:  # 1 bit per box: inside it?
+            inside = exact and 0 <= micro - origin <= span
+            w.put(int(inside), 1)
+            if inside:
+                w.put(micro - origin, width(span + 1))
+                return
+        w.put(int.from_bytes(struct.pack(">d", value), "big"), 64)
     elif kind == "digits":
         ok = isinstance(value, str) and 1 <= len(value) <= 8 and _digit_value(value)
+        padded = ok and len(value) == 3  # RT/RW as the registry writes them: "005"
+        w.put(int(padded), 1)
+        if padded:
+            w.uvar(int(value), 4)
+            return
         w.put(int(ok), 1)
         if ok:
             w.put(len(value) - 1, 3)
@@ -337,12 +347,18 @@ def put_value(w: BitWriter, kind: str | tuple[str, ...], value: Any, ctx: Contex
     elif kind == "phone":
         _put_phone(w, value, ctx, name)
     elif kind == "kelurahan":
+        w.put(int(value in KELURAHAN), 1)
+        if value in KELURAHAN:
+            w.put(KELURAHAN.index(value), width(len(KELURAHAN)))
+            return
         ok = isinstance(value, str) and bool(KEL_PATTERN.match(value))
         w.put(int(ok), 1)
         if ok:
             _put_digits(w, value.replace(".", ""), 10)
         else:
             _put_text(w, value, ctx, name)
+    elif kind == "place":
+        _put_place(w, value, ctx, name)
     elif kind == "kk":
         _put_kk(w, value, ctx, name)
     else:
@@ -364,25 +380,69 @@ def get_value(r: BitReader, kind: str | tuple[str, ...], ctx: Context) -> Any:
     if kind == "text":
         return _get_text(r, ctx)
     if kind in ("lat", "lon"):
-        origin, span = _LAT if kind == "lat" else _LON
-        if r.get(1):
-            offset = r.get(width(span + 1))
-            if offset > span:
-                raise SmsFormatError("coordinate out of range")
-            return (offset + origin) / 1_000_000
+        for origin, span in _BOXES[kind]:
+            if r.get(1):
+                offset = r.get(width(span + 1))
+                if offset > span:
+                    raise SmsFormatError("coordinate out of range")
+                return (offset + origin) / 1_000_000
         value: float = struct.unpack(">d", r.get(64).to_bytes(8, "big"))[0]
         return value
     if kind == "digits":
+        if r.get(1):
+            value = r.uvar(4)
+            if value > 999:
+                raise SmsFormatError("RT/RW out of range")
+            return f"{value:03d}"
         return _get_digits(r, r.get(3) + 1) if r.get(1) else _get_text(r, ctx)
     if kind == "phone":
         return _get_phone(r, ctx)
     if kind == "kelurahan":
-        if not r.get(1):
-            return _get_text(r, ctx)
-        d = _get_digits(r, 10)
-        ctx.region = d[:6]
-        return f"{d[:2]}.{d[2:4]}.{d[4:6]}.{d[6:]}"
+        kelurahan = _get_kelurahan(r, ctx)
+        if KEL_PATTERN.match(kelurahan):
+            ctx.region = kelurahan.replace(".", "")[:6]
+        return kelurahan
+    if kind == "place":
+        return _get_place(r, ctx)
     return _get_kk(r, ctx) if kind == "kk" else _get_nik(r, ctx)
+
+
+def _get_kelurahan(r: BitReader, ctx: Context) -> str:
+    if r.get(1):
+        i = r.get(width(len(KELURAHAN)))
+        if i >= len(KELURAHAN):
+            raise SmsFormatError("kelurahan number not in the list")
+        return KELURAHAN[i]
+    if not r.get(1):
+        return _get_text(r, ctx)
+    d = _get_digits(r, 10)
+    return f"{d[:2]}.{d[2:4]}.{d[4:6]}.{d[6:]}"
+
+
+def _put_place(w: BitWriter, value: Any, ctx: Context, name: str) -> None:
+    """1 bit: from the gazetteer (1 bit upper case, the place's number) or text (0).  A place
+    already in the payload goes as text: a reference to it is shorter."""
+    listed = value if value in PLACES else value.title() if isinstance(value, str) else None
+    gazetteer = listed in PLACES and value not in ctx.texts and value in (listed, listed.upper())
+    w.put(int(gazetteer), 1)
+    if not gazetteer:
+        _put_text(w, value, ctx, name)
+        return
+    w.put(int(value != listed), 1)
+    w.put(PLACES.index(listed), width(len(PLACES)))
+    ctx.texts.append(value)
+
+
+def _get_place(r: BitReader, ctx: Context) -> str:
+    if not r.get(1):
+        return _get_text(r, ctx)
+    upper = r.get(1)
+    i = r.get(width(len(PLACES)))
+    if i >= len(PLACES):
+        raise SmsFormatError("place number not in the list")
+    value = PLACES[i].upper() if upper else PLACES[i]
+    ctx.texts.append(value)
+    return value
 
 
 _PHONE_PREFIXES = ("+62", "+", "")  # modes 0-2; mode 3: text

@@ -119,7 +119,7 @@ def handle_sms(session: Session, settings: Settings, msg: InboundSms) -> SmsAnsw
 
 def _enumerator_sms(session: Session, settings: Settings, record: ChannelMessage, text: str,
                     now: datetime) -> SmsAnswer:
-    """A tablet's mutation by SMS (``K1 ...``, docs/sms-fallback.md): the sync push pipeline.
+    """A tablet's mutation by SMS (``K2 ...``, docs/sms-fallback.md): the sync push pipeline.
 
     Authenticated ones are never throttled (a tablet catching up sends many); refused ones
     count against the phone like any message, so garbage cannot buy unlimited replies."""

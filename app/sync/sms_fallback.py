@@ -1,6 +1,6 @@
 """Enumerator SMS fallback, server side (docs/sms-fallback.md).
 
-An SMS starting with ``K1 `` carries one push mutation of one enrolled device, sealed with
+An SMS starting with ``K2 `` carries one push mutation of one enrolled device, sealed with
 that device's key.  ``handle_enumerator_sms`` authenticates it, keeps the parts of a
 multi-part mutation until all have arrived, and runs the mutation through the SAME push
 pipeline as HTTP (``app.sync.push.push``, with the device's own principal): idempotent by
@@ -60,7 +60,7 @@ NOTES = {"OK": "Data diterima.", "KONFLIK": "Diterima; ada konflik untuk diperik
 
 
 def is_enumerator_sms(text: str) -> bool:
-    """Whether an inbound SMS is an enumerator's mutation (starts with ``K1 ``)."""
+    """Whether an inbound SMS is an enumerator's mutation (starts with ``K2 ``)."""
     return smscodec.is_enumerator_sms(text)
 
 

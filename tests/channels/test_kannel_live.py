@@ -31,12 +31,14 @@ from app.auth import repository as auth_repository
 from app.auth.models import User
 from app.auth.security import hash_password
 from app.channels import service
+from app.channels.gateways.kannel import decode_text
 from app.channels.models import ChannelMessage, OutboundSms
 from app.channels.outbound import KannelSender, SendFailed
 from app.cli import cli
 from app.config import Settings, get_settings
 from app.main import create_app
 from app.registry.models import Household
+from app.sync.sms_fallback import REPLIES
 from tests.channels.conftest import SECRETS
 from tests.channels.kannel_harness import SHORT_CODE, Kannel, free_port, missing_binaries
 from tests.channels.test_journeys import count
@@ -49,12 +51,14 @@ NIK, KK = "8271071705800001", "8271071203150001"      # see tests/channels/conft
 class LoseAnswerOnce:
     """For phones in ``phones``: the app handles the message (and commits), then the answer
     is lost on the way and smsbox sees a 503, as when a proxy or the network fails after the
-    commit.  Every get-url call is recorded as (phone, Kannel's message id)."""
+    commit.  Every get-url call is recorded as (phone, Kannel's message id), and the text the
+    app reads from it (decoded as the Kannel adapter decodes it) by phone."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.phones: set[str] = set()
         self.calls: list[tuple[str, str]] = []
+        self.texts: dict[str, list[str]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != "/channels/sms/kannel":
@@ -63,6 +67,11 @@ class LoseAnswerOnce:
         query = parse_qs(scope["query_string"].decode("latin-1"))
         phone = query.get("from", [""])[0]
         self.calls.append((phone, query.get("id", [""])[0]))
+        raw = parse_qs(scope["query_string"].decode("latin-1"), encoding="latin-1")  # values as bytes
+        coding = raw.get("coding", [""])[0]
+        self.texts.setdefault(phone, []).append(decode_text(
+            raw.get("text", [""])[0].encode("latin-1"), coding=int(coding) if coding.lstrip("-").isdigit()
+            else None, charset=raw.get("charset", [None])[0]))
         if phone not in self.phones:
             await self.app(scope, receive, send)
             return
@@ -328,3 +337,58 @@ def test_an_enumerators_household_by_sms_through_kannel(live: Live, tmp_path: Pa
         row = s.exec(select(ChannelMessage).where(ChannelMessage.phone == f"+{phone}")
                      .order_by(ChannelMessage.id.desc())).first()  # type: ignore[union-attr]
         assert row is not None and (row.kind, row.outcome) == ("enumerator", "enumerator_ok")
+
+
+def test_every_character_of_the_sms_alphabet_arrives_through_kannel(live: Live, tmp_path: Path) -> None:
+    """The enumerator SMS alphabet (sync_protocol/smsbits.py, ALPHABET) end to end: one SMS
+    whose text holds all 75 characters, sealed with the tablet's real key, goes phone ->
+    fakesmsc -> bearerbox -> smsbox -> get-url -> the app.  The app reads exactly the text
+    sent, and its reply says the payload is not a mutation: a reply only given after the
+    8-byte tag verified over every byte, so not one byte changed on the way."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESCCM
+
+    from sync_protocol import smscodec
+    from sync_protocol.client import DeviceClient, RetryPolicy
+    from sync_protocol.smsbits import ALPHABET, from_text, to_text
+    from tests import factories as f
+
+    phone, k = live.phone(), live.kannel
+    with live.session() as s:
+        auth_repository.add_user(s, User(username=f"enum-{phone}", password_hash=hash_password("rahasia-123"),
+                                         role="enumerator"), (f.HIRI_FAUDU,))
+        s.commit()
+    tablet = DeviceClient(tmp_path / "tablet.db", retry=RetryPolicy(max_attempts=2))
+    try:
+        tablet.enrol(live.base, f"enum-{phone}", "rahasia-123", f"tab-{phone}")
+        enrolment = tablet.store.meta().enrolment
+    finally:
+        tablet.close()
+    assert enrolment is not None and enrolment.sms_number is not None and enrolment.sms_key is not None
+    number, key, seq = enrolment.sms_number, smscodec.key_from_text(enrolment.sms_key), 4242
+    header = smscodec.header_text(number, seq, None)
+    # the text we want, every character in it; its bytes less the tag as the ciphertext ...
+    room = 157 - len(header)
+    wanted = ("0" + ALPHABET + ALPHABET[::-1])[:room].ljust(room, "0")
+    while True:
+        try:
+            ciphertext = from_text(wanted)[:-smscodec.TAG_BYTES]
+            break
+        except smscodec.SmsFormatError:  # not a whole number of bytes: one character less
+            wanted = wanted[:-1]
+    # ... so the plaintext is the ciphertext XOR the CCM key stream, and sealing it gives that
+    # ciphertext back with a real tag (only the last ~11 characters differ from ``wanted``)
+    aead = AESCCM(smscodec._subkey(key, b"enc")[:16], tag_length=smscodec.TAG_BYTES)
+    nonce, aad = smscodec._nonce(number, seq, 0), smscodec._AAD + header.encode()
+    stream = aead.encrypt(nonce, bytes(len(ciphertext)), aad)[:len(ciphertext)]
+    plaintext = bytes(a ^ b for a, b in zip(ciphertext, stream, strict=True))
+    text = smscodec.PREFIX + header + to_text(aead.encrypt(nonce, plaintext, aad))
+    assert set(ALPHABET) <= set(text[len(smscodec.PREFIX):]) and len(text) <= 160
+    assert smscodec.open_part(smscodec.parse_frame(text), key) == plaintext
+
+    k.send(phone, text)
+    [reply] = k.wait_for(phone)
+    assert live.front.texts[phone] == [text]  # what the app read is what the phone sent
+    assert reply.text == REPLIES["bad_payload"].format(seq=seq), reply  # the tag verified
+    with live.session() as s:
+        row = s.exec(select(ChannelMessage).where(ChannelMessage.phone == f"+{phone}")).one()
+        assert (row.kind, row.outcome) == ("enumerator", "enumerator_refused")

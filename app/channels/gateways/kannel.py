@@ -76,8 +76,8 @@ def _answer(request: Request, session: WriteSessionDep, background: BackgroundTa
     if len(raw) > MAX_TEXT_BYTES:
         raise InvalidData.one("text", "too_long", f"at most {MAX_TEXT_BYTES} bytes")
     text = decode_text(raw, coding=coding, charset=charset)
-    # Every message goes to the channel service, enumerators' compact "K1 ..." messages
-    # included: the service decides what a message is (the K1 dispatch belongs there).
+    # Every message goes to the channel service, enumerators' compact "K2 ..." messages
+    # included: the service decides what a message is (the K2 dispatch belongs there).
     answer = service.handle_sms(session, request.app.state.settings, service.InboundSms(
         gateway=NAME, sender=sender, text=text, provider_id=provider_id or None))
     outbound.flush_later(request, background, session)
