@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_reconcile_db.py                     # 1x Ternate: 60,000 households
     .venv/bin/python bench/bench_reconcile_db.py --scale 0.1 --engines sqlite   # quick
+    .venv/bin/python bench/bench_reconcile_db.py --engines sqlite --curve       # thresholds
 
 For each engine (SQLite, PostgreSQL): a fresh database is migrated and loaded with the
 synthetic Ternate persons (app/reconcile/synthetic.py) grouped into registry households
@@ -54,6 +55,7 @@ from bench.bench_reconcile import peak_mb  # noqa: E402
 from bench.bench_registry import DEFAULT_PG_URL, Databases  # noqa: E402
 
 TERNATE_HOUSEHOLDS = 60_000
+CURVE = "--curve" in sys.argv  # also print precision/recall by threshold (seed_data/reconcile.toml)
 console = Console(width=240)
 
 
@@ -79,6 +81,18 @@ def evaluate(session: Session, person_of: dict[str, str]) -> dict[str, float]:
     for member, person in person_of.items():
         by_person.setdefault(person, []).append(member)
     truth = {(min(a, b), max(a, b)) for ms in by_person.values() for a, b in combinations(ms, 2)}
+    if CURVE:
+        weights: dict[tuple[str, str], float] = {}
+        for (links,) in session.execute(select(MatchCandidate.links)):  # type: ignore[call-overload]
+            for x in links:
+                pair = (min(x["a"], x["b"]), max(x["a"], x["b"]))
+                weights[pair] = max(weights.get(pair, -99.0), float(x["weight"]))
+        console.print("person pairs, weight >= t, over the proposed links:")
+        for t in (8, 12, 14, 16, 18, 20, 21, 22, 23, 24, 26, 28):
+            chosen = {k for k, w in weights.items() if w >= t}
+            hit = len(chosen & truth)
+            console.print(f"  t={t:>3}  pairs {len(chosen):>7,}  P {hit / len(chosen) if chosen else 1:.4f}"
+                          f"  R {hit / len(truth) if truth else 1:.4f}")
     tp = len(auto & truth)
     precision = tp / len(auto) if auto else 1.0
     recall = tp / len(truth) if truth else 1.0
@@ -159,6 +173,8 @@ def main() -> None:
     parser.add_argument("--engines", default="sqlite,postgresql")
     parser.add_argument("--new", type=int, default=200, help="households checked incrementally")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--curve", action="store_true",
+                        help="print precision/recall of weight >= t (how [registry] upper was chosen)")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--child-batch", help=argparse.SUPPRESS)
     args = parser.parse_args()

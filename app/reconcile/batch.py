@@ -83,7 +83,7 @@ def _links(result: LinkResult, members: list[SourceMember]) -> list[PersonLink]:
 
 def run_batch(engine: Engine, *, config: LinkConfig | None = None, progress: Progress | None = None,
               merge_auto: bool = True, chunk: int = 5000) -> BatchSummary:
-    config = config or LinkConfig.load()
+    config = config or LinkConfig.load(registry=True)
     summary = BatchSummary()
     clock = time.perf_counter()
 

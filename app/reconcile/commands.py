@@ -163,7 +163,7 @@ def run_command(
                     tasks[phase] = bar.add_task(phase, total=total or None)
                 bar.update(tasks[phase], completed=done, total=total or None)
 
-            summary = run_batch(engine, config=LinkConfig.load(config_path), progress=progress,
+            summary = run_batch(engine, config=LinkConfig.load(config_path, registry=True), progress=progress,
                                 merge_auto=merge)
     finally:
         engine.dispose()

@@ -69,7 +69,7 @@ class EngineState:
     @classmethod
     def load(cls, session: Session, *, config: LinkConfig | None = None) -> EngineState:
         model, version = stored_model(session)
-        state = cls(config or LinkConfig.load(), model, version)
+        state = cls(config or LinkConfig.load(registry=True), model, version)
         for m in source.iter_members(session):
             state._count(m.member_id, m.record.full_name)
         log.info("reconcile engine state: %d members counted, model %s", len(state.counted),

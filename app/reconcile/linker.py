@@ -42,9 +42,12 @@ class LinkConfig:
     seed: int = 7
 
     @classmethod
-    def load(cls, path: Path = DEFAULT_CONFIG) -> LinkConfig:
+    def load(cls, path: Path = DEFAULT_CONFIG, *, registry: bool = False) -> LinkConfig:
+        """The file linker's settings, or with ``registry`` those of the registry's batch run
+        and worker (``[registry]`` overrides ``[thresholds]``: see seed_data/reconcile.toml)."""
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-        return cls(**data.get("thresholds", {}), **data.get("engine", {}))
+        thresholds = {**data.get("thresholds", {}), **(data.get("registry", {}) if registry else {})}
+        return cls(**thresholds, **data.get("engine", {}))
 
 
 def encode(levels: Sequence[int]) -> int:
