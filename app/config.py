@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -79,6 +80,13 @@ class Settings(BaseSettings):
     public_base_url: str | None = None
     # How far a signed webhook's timestamp may be from the server clock (replays are refused).
     webhook_tolerance_seconds: int = Field(default=300, ge=1)
+
+    # Appeals (sanggah, docs/appeals.md): open for appeal_window_days days from
+    # appeal_window_opens (the announcement date; None = always open).  Once decisions carry
+    # their own date, the window counts from the household's decision date instead (the
+    # ``decided_on`` argument of app.appeals.service.file_appeal).
+    appeal_window_opens: date | None = None
+    appeal_window_days: int = Field(default=30, ge=1, le=366)
 
     # Reconciliation (docs/reconciliation.md): run the incremental worker as a thread of the
     # API process (each uvicorn worker process runs one; they share the cursor safely), or

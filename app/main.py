@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from app import __version__
+from app.appeals.router import router as appeals_router
 from app.auth.router import router as auth_router
 from app.channels.router import router as channels_router
 from app.config import Settings, get_settings
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                        queue_timeout=settings.queue_timeout_seconds)
     app.add_middleware(RequestContext)
     for router in (ops_router, auth_router, wilayah_router, registry_router, sync_router,
-                   review_router, channels_router, reconcile_router):
+                   review_router, channels_router, reconcile_router, appeals_router):
         app.include_router(router)
     app.include_router(media_router)
     install_docs(app)

@@ -1,5 +1,6 @@
 """Imports every table model so that SQLModel.metadata is complete (Alembic, tests)."""
 
+from app.appeals.models import Appeal, AppealEvent
 from app.audit.models import AuditEntry
 from app.auth.models import EnumeratorAssignment, User
 from app.channels.models import ChannelMessage, Contact, OutboundSms, UssdSession
@@ -10,6 +11,8 @@ from app.sync.models import Device, SyncChange, SyncConflict, SyncCounter, SyncM
 from app.wilayah.models import Kecamatan, Kelurahan
 
 __all__ = [
+    "Appeal",
+    "AppealEvent",
     "AuditEntry",
     "ChannelMessage",
     "Contact",

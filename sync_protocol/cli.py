@@ -359,7 +359,9 @@ def list_households(ctx: typer.Context) -> None:
     out.print(table)
 
 
-_TASK_KINDS = {"verify_lead": "Verifikasi pendaftaran mandiri (SMS/USSD)"}
+_TASK_KINDS = {"verify_lead": "Verifikasi pendaftaran mandiri (SMS/USSD)",
+               "verify_death": "Verifikasi kematian (data Dukcapil)",
+               "reverify_appeal": "Survei ulang (sanggah)"}
 
 
 @app.command()

@@ -20,14 +20,20 @@ class Action(StrEnum):
     device_admin = "device:admin"          # list and revoke enrolled tablets
     conflict_resolve = "conflict:resolve"  # the sync review queue
     dedup_review = "dedup:review"          # the duplicate review queue: merge, distinct, unmerge
+    appeal_read = "appeal:read"
+    appeal_file = "appeal:file"            # file a sanggah for a family of the area
+    appeal_status = "appeal:status"        # move an appeal on (which statuses: app/appeals/rules.py)
 
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.admin: frozenset(Action),
-    Role.dinsos: frozenset({Action.household_read, Action.household_export}),
+    Role.dinsos: frozenset({Action.household_read, Action.household_export, Action.appeal_read,
+                            Action.appeal_file, Action.appeal_status}),
     Role.supervisor: frozenset({Action.household_read, Action.device_admin,
-                                Action.conflict_resolve, Action.dedup_review}),
-    Role.enumerator: frozenset({Action.household_read, Action.household_write}),
+                                Action.conflict_resolve, Action.dedup_review, Action.appeal_read,
+                                Action.appeal_status}),
+    Role.enumerator: frozenset({Action.household_read, Action.household_write, Action.appeal_read,
+                                Action.appeal_file, Action.appeal_status}),
 }
 
 

@@ -31,6 +31,9 @@ from sqlalchemy import ColumnElement, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app.appeals import repository as appeals_repo
+from app.appeals import service as appeals
+from app.appeals.rules import About, FiledBy
 from app.audit.service import ActorRef
 from app.auth.permissions import Principal, Role
 from app.channels import outbound, sms_grammar, texts, ussd
@@ -270,6 +273,26 @@ def _sms_batal(session: Session, settings: Settings, phone: str, contact: Contac
     return texts.CANCELLED_LEAD, "cancelled_lead"
 
 
+def _sms_sanggah(session: Session, settings: Settings, phone: str, contact: Contact | None,
+                 cmd: sms_grammar.Command, now: datetime) -> Reply:
+    """A sanggah from the registered phone (the phone is the credential), or with NIK and PIN
+    from any phone (the same lock as status checks)."""
+    assert cmd.reason
+    if cmd.nik is None:
+        household = _registered_household(session, contact)
+        if household is None:
+            return texts.APPEAL_NEEDS_REGISTRATION, "not_registered"
+    else:
+        assert cmd.pin
+        found, refused = _household_by_pin(session, settings, nik=cmd.nik, pin=cmd.pin, now=now)
+        if found is None:
+            assert refused is not None
+            return refused
+        household = found
+    return file_resident_appeal(session, settings, household=household, phone=phone, channel=FiledBy.sms,
+                                about=cmd.about, programme=cmd.programme, reason=cmd.reason, now=now)
+
+
 def _sms_help(session: Session, settings: Settings, phone: str, contact: Contact | None,
               cmd: sms_grammar.Command, now: datetime) -> Reply:
     return texts.HELP_SMS, "help"
@@ -287,7 +310,7 @@ _SMS_ACTIONS = {
     sms_grammar.Keyword.daftar: _sms_daftar, sms_grammar.Keyword.kel: _sms_kel,
     sms_grammar.Keyword.status: _sms_status, sms_grammar.Keyword.pin: _sms_pin,
     sms_grammar.Keyword.batal: _sms_batal, sms_grammar.Keyword.bantuan: _sms_help,
-    sms_grammar.Keyword.stop: _sms_stop,
+    sms_grammar.Keyword.stop: _sms_stop, sms_grammar.Keyword.sanggah: _sms_sanggah,
 }
 
 
@@ -348,8 +371,28 @@ def status_reply(session: Session, household: Household) -> str:
     nik = mask(_head_nik(session, household)) or "-"
     if household.deleted_at is not None:
         return texts.status_removed(nik)
+    appeal = appeals_repo.latest_of_household(session, household.id)
     return texts.status(nik=nik, registered_on=household.created_at.date(), channel=household.source,
-                        verification=household.verification_status)
+                        verification=household.verification_status, appeal=appeal.status if appeal else None)
+
+
+def file_resident_appeal(session: Session, settings: Settings, *, household: Household, phone: str,
+                         channel: FiledBy, about: str, programme: str | None, reason: str,
+                         now: datetime) -> Reply:
+    """A resident's sanggah through the appeals service; a retry (or a second sanggah on the
+    same subject) gets the open one back, not a new one."""
+    try:
+        appeal, created = appeals.file_appeal(
+            session=session, settings=settings, household=household, about=About(about),
+            programme_id=programme, reason=reason, channel=channel, actor=_actor(phone, channel.value),
+            phone=phone, existing_ok=True, now=now)
+    except appeals.WindowClosed as exc:
+        win, today = exc.window, appeals.today_in_ternate(now)
+        return texts.appeal_window_closed(win.opens_on, win.closes_on, today), "appeal_window_closed"
+    if not created:
+        filed_on = appeals.today_in_ternate(appeal.created_at)
+        return texts.appeal_exists(filed_on, appeal.status), "appeal_exists"
+    return texts.appeal_filed(settings.ussd_code), "appeal_filed"
 
 
 def _pin_digest(settings: Settings, salt: str, pin: str) -> str:
@@ -395,10 +438,11 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=utcnow().tzinfo)
 
 
-def check_status_with_pin(session: Session, settings: Settings, *, nik: str, pin: str,
-                          now: datetime) -> Reply:
-    """Status by NIK and PIN from any phone.  An unknown NIK and a wrong PIN read the same,
-    so the reply never tells whether a NIK is registered."""
+def _household_by_pin(session: Session, settings: Settings, *, nik: str, pin: str,
+                      now: datetime) -> tuple[Household | None, Reply | None]:
+    """The household whose member holds ``nik``, when ``pin`` is its PIN; else the refusal.
+    An unknown NIK and a wrong PIN read the same, so the reply never tells whether a NIK is
+    registered; wrong PINs count towards the lock."""
     holder = registry_repo.active_member_holding_nik(session, nik)
     contact = None
     if holder is not None:
@@ -406,12 +450,22 @@ def check_status_with_pin(session: Session, settings: Settings, *, nik: str, pin
                                                      col(Contact.pin_hash).is_not(None))
                                .order_by(col(Contact.id))).first()
     if holder is None or contact is None:
-        return texts.NIK_OR_PIN_WRONG, "nik_or_pin_wrong"
+        return None, (texts.NIK_OR_PIN_WRONG, "nik_or_pin_wrong")
     refused = _attempt(session, settings, contact, pin, now)
     if refused is not None:
-        return refused, "pin_locked" if contact.locked_until else "nik_or_pin_wrong"
+        return None, (refused, "pin_locked" if contact.locked_until else "nik_or_pin_wrong")
     household = session.get(Household, holder.household_id)
     assert household is not None
+    return household, None
+
+
+def check_status_with_pin(session: Session, settings: Settings, *, nik: str, pin: str,
+                          now: datetime) -> Reply:
+    """Status by NIK and PIN from any phone."""
+    household, refused = _household_by_pin(session, settings, nik=nik, pin=pin, now=now)
+    if household is None:
+        assert refused is not None
+        return refused
     return status_reply(session, household), "status"
 
 
@@ -564,15 +618,22 @@ def _carry_out(session: Session, settings: Settings, phone: str, action: ussd.Ac
         set_pin(settings, contact, action.pin, now)
         queue_sms(session, phone, reply, purpose="registered")
         return screen, outcome
-    household = _registered_household(session, contact, include_deleted=True)
+    appealing = isinstance(action, ussd.FileAppeal)
+    household = _registered_household(session, contact, include_deleted=not appealing)
     if contact is None or household is None:
-        return ussd.Screen(texts.USSD_NOT_REGISTERED, end=True), "not_registered"
-    pin = action.pin if isinstance(action, ussd.CheckStatus) else action.old_pin
+        text = texts.USSD_APPEAL_NOT_REGISTERED if appealing else texts.USSD_NOT_REGISTERED
+        return ussd.Screen(text, end=True), "not_registered"
+    pin = action.old_pin if isinstance(action, ussd.ChangePin) else action.pin
     refused = _attempt(session, settings, contact, pin, now)
     if refused is not None:
         return ussd.Screen(refused, end=True), "pin_locked" if contact.locked_until else "pin_wrong"
     if isinstance(action, ussd.CheckStatus):
         return ussd.Screen(status_reply(session, household), end=True), "status"
+    if isinstance(action, ussd.FileAppeal):
+        reply, outcome = file_resident_appeal(session, settings, household=household, phone=phone,
+                                              channel=FiledBy.ussd, about=action.about,
+                                              programme=action.programme, reason=action.reason, now=now)
+        return ussd.Screen(reply, end=True), outcome
     set_pin(settings, contact, action.new_pin, now)
     session.add(contact)
     return ussd.Screen(texts.USSD_PIN_CHANGED, end=True), "pin_set"

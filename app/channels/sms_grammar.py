@@ -29,6 +29,7 @@ class Keyword(StrEnum):
     bantuan = "BANTUAN"
     stop = "STOP"
     kel = "KEL"
+    sanggah = "SANGGAH"
 
 
 ALIASES: dict[str, Keyword] = {
@@ -39,13 +40,25 @@ ALIASES: dict[str, Keyword] = {
     "BANTUAN": Keyword.bantuan, "HELP": Keyword.bantuan, "INFO": Keyword.bantuan, "?": Keyword.bantuan,
     "STOP": Keyword.stop, "UNREG": Keyword.stop, "BERHENTI": Keyword.stop,
     "KEL": Keyword.kel, "KELURAHAN": Keyword.kel, "DESA": Keyword.kel,
+    "SANGGAH": Keyword.sanggah, "SANGGAHAN": Keyword.sanggah, "KEBERATAN": Keyword.sanggah,
 }
+# The first word of a SANGGAH reason may name what it is about: (about, programme id).  The
+# programme ids are those of seed_data/programmes.yaml; an unknown word is just the reason.
+SUBJECTS: dict[str, tuple[str, str | None]] = {
+    "DESIL": ("desil", None), "DATA": ("data", None),
+    "PKH": ("decision", "pkh"), "BPNT": ("decision", "sembako"), "SEMBAKO": ("decision", "sembako"),
+    "BLT": ("decision", "blt"), "PBI": ("decision", "pbi_jk"), "KIS": ("decision", "pbi_jk"),
+    "PIP": ("decision", "pip"),
+}
+MAX_REASON = 500
+MIN_REASON = 3
 
 FORMAT = {
     Keyword.daftar: "DAFTAR#NIK#NoKK#jumlah#kelurahan",
     Keyword.status: "STATUS atau STATUS#NIK#PIN",
     Keyword.pin: "PIN#1234 (4-6 angka)",
     Keyword.kel: "KEL#nama kelurahan",
+    Keyword.sanggah: "SANGGAH#alasan, dari HP lain SANGGAH#NIK#PIN#alasan",
 }
 HELP = ("SIGAP Ternate: DAFTAR#NIK#NoKK#jumlah utk daftar. STATUS utk cek. PIN#1234 ganti PIN. "
         "BATAL batalkan. STOP berhenti. Gratis.")
@@ -59,6 +72,9 @@ class Command:
     members: int | None = None
     pin: str | None = None
     kelurahan: str | None = None  # DAFTAR's optional 4th field, or KEL's text: a name to match
+    reason: str | None = None     # SANGGAH: the resident's words ...
+    about: str = "decision"       # ... what they are about (decision, desil, data) ...
+    programme: str | None = None  # ... and the programme, when the first word names one
 
 
 @dataclass(frozen=True)
@@ -113,6 +129,8 @@ def parse(text: str) -> Command | ParseError:
         if not name:
             return _format_error(keyword, "Tulis nama kelurahan")
         return Command(Keyword.kel, kelurahan=name)
+    if keyword is Keyword.sanggah:
+        return _sanggah(body)
     if keyword is Keyword.pin:
         fields = _fields(body, 1)
         if len(fields) != 1:
@@ -165,6 +183,37 @@ def _status(body: str) -> Command | ParseError:
     except IdentifierInvalid as exc:
         return _error("nik_invalid", f"NIK salah: {exc.problem.message_id}. Format: {FORMAT[Keyword.status]}")
     return _checked_pin(fields[1], lambda pin: Command(Keyword.status, nik=nik, pin=pin))
+
+
+_DIGITS = re.compile(r"^[0-9 ]+$")
+# NIK#PIN#..., the NIK maybe in groups of four; or, with spaces only, NIK PIN ...
+_SANGGAH_STRONG = re.compile(r"^([0-9][0-9 ]*[0-9])\s*[#*,;]+\s*([0-9]+)(?:\s*[#*,;\s]\s*(.*))?$", re.S)
+_SANGGAH_SPACED = re.compile(r"^([0-9]{10,20})\s+([0-9]+)(?:\s+(.*))?$", re.S)
+
+
+def _sanggah(body: str) -> Command | ParseError:
+    """``SANGGAH#alasan`` or ``SANGGAH#NIK#PIN#alasan``: a NIK is a leading run of digits
+    (16, in groups or not) followed by the PIN; anything else is the reason."""
+    nik = pin = None
+    stripped = body.strip(" \t\r\n#*,;")
+    head = _SANGGAH_STRONG.match(stripped) or _SANGGAH_SPACED.match(stripped)
+    rest = body
+    if head is not None and len(head.group(1).replace(" ", "")) >= 10:
+        try:
+            nik = parse_nik(head.group(1).replace(" ", "")).nik
+        except IdentifierInvalid as exc:
+            return _error("nik_invalid",
+                          f"NIK salah: {exc.problem.message_id}. Format: SANGGAH#NIK#PIN#alasan")
+        pin, rest = head.group(2), head.group(3) or ""
+        if not (4 <= len(pin) <= 6):
+            return _error("pin_format", "PIN harus 4-6 angka. Format: SANGGAH#NIK#PIN#alasan")
+    reason = _SPACES.sub(" ", re.sub(r"[#*]+", " ", rest)).strip(" ,;")
+    if len(reason) < MIN_REASON or _DIGITS.match(reason):
+        return _format_error(Keyword.sanggah, "Tulis alasan sanggah")
+    first = re.split(r"[\s,;.:]+", reason, maxsplit=1)[0].upper()
+    about, programme = SUBJECTS.get(first, ("decision", None))
+    return Command(Keyword.sanggah, nik=nik, pin=pin, reason=reason[:MAX_REASON], about=about,
+                   programme=programme)
 
 
 def _checked_pin(value: str, make: Callable[[str], Command]) -> Command | ParseError:

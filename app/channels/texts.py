@@ -11,7 +11,7 @@ from datetime import date
 from app.channels.gsm7 import clip, fits_one_sms
 
 HELP_SMS = ("SIGAP Ternate: DAFTAR#NIK#NoKK#jumlah#kelurahan utk daftar. STATUS utk cek. "
-            "PIN#1234 ganti PIN. BATAL batalkan. STOP berhenti.")
+            "PIN#1234 ganti PIN. SANGGAH#alasan. BATAL batalkan. STOP berhenti.")
 
 ASK_KELURAHAN = "Hampir selesai. Balas KEL#nama kelurahan Anda, contoh KEL#Bastiong"
 NO_PENDING = "Tidak ada pendaftaran yang menunggu. Daftar: DAFTAR#NIK#NoKK#jumlah#kelurahan"
@@ -40,6 +40,18 @@ _STATUS = {
     "dukcapil_matched": "sudah diverifikasi petugas dan Dukcapil",
     "rejected": "tidak lolos verifikasi, hubungi kantor kelurahan",
 }
+# An appeal's status as the resident reads it, after "Sanggah Anda: "
+_APPEAL = {
+    "filed": "diterima, menunggu kunjungan",
+    "visit_scheduled": "sedang dijadwalkan kunjungan",
+    "re_surveyed": "sudah disurvei ulang",
+    "sent_to_bps": "diperiksa BPS",
+    "upheld": "dikabulkan, hasil diperbarui",
+    "rejected": "ditolak, info di kelurahan",
+}
+APPEAL_NEEDS_REGISTRATION = ("Nomor ini belum mendaftarkan keluarga. Dari HP yang mendaftar kirim "
+                             "SANGGAH#alasan, dari HP lain SANGGAH#NIK#PIN#alasan")
+USSD_APPEAL_NOT_REGISTERED = "Nomor ini belum mendaftarkan keluarga. Sanggah lewat kantor kelurahan."
 _CHANNEL = {"sms": "SMS", "ussd": "USSD", "enumerator": "petugas", "import": "impor data",
             "api": "Dinas Sosial"}
 
@@ -55,10 +67,34 @@ def unknown_kelurahan(typed: str, suggestions: list[str]) -> str:
     return clip(f"Kelurahan '{typed[:24]}' tidak ditemukan.{hint} Balas KEL#nama kelurahan")
 
 
-def status(*, nik: str, registered_on: date, channel: str, verification: str) -> str:
-    return _one(f"SIGAP: Keluarga NIK {nik}, daftar {registered_on:%d-%m-%Y} lewat "
-                f"{_CHANNEL.get(channel, channel)}. Status: {_STATUS.get(verification, verification)}. "
-                "Hasil kelayakan belum ada.")
+def status(*, nik: str, registered_on: date, channel: str, verification: str,
+           appeal: str | None = None) -> str:
+    """The family's state; with an appeal, its status replaces the (not yet) eligibility line."""
+    tail = f"Sanggah Anda: {_APPEAL[appeal]}." if appeal else "Hasil kelayakan belum ada."
+    text = (f"SIGAP: Keluarga NIK {nik}, daftar {registered_on:%d-%m-%Y} lewat "
+            f"{_CHANNEL.get(channel, channel)}. Status: {_STATUS.get(verification, verification)}. {tail}")
+    if not fits_one_sms(text):  # the longest states with an appeal: the channel is the least needed
+        text = (f"SIGAP: Keluarga NIK {nik}, daftar {registered_on:%d-%m-%Y}. "
+                f"Status: {_STATUS.get(verification, verification)}. {tail}")
+    return _one(text)
+
+
+def appeal_filed(ussd_code: str) -> str:
+    return _one("Sanggah Anda diterima. Petugas kelurahan akan datang survei ulang. "
+                f"Cek perkembangan: STATUS atau {ussd_code}")
+
+
+def appeal_exists(filed_on: date, appeal: str) -> str:
+    return _one(f"Sanggah Anda sudah tercatat sejak {filed_on:%d-%m-%Y}, status: {_APPEAL[appeal]}. "
+                "Cek perkembangan: STATUS")
+
+
+def appeal_window_closed(opens_on: date | None, closes_on: date | None, today: date) -> str:
+    if opens_on is not None and today < opens_on:
+        return _one(f"Masa sanggah belum dibuka. Sanggah bisa dikirim mulai {opens_on:%d-%m-%Y}.")
+    closed = f" pada {closes_on:%d-%m-%Y}" if closes_on else ""
+    return _one(f"Masa sanggah sudah ditutup{closed}. Untuk keberatan, hubungi kantor kelurahan atau "
+                "Dinas Sosial.")
 
 
 def status_removed(nik: str) -> str:

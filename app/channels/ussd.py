@@ -17,10 +17,19 @@ from typing import Protocol
 from app.channels.gsm7 import fits_one_sms
 from app.registry.identifiers import IdentifierInvalid, mask, parse_kk, parse_nik
 
-BACK, NEXT, RESUME = "0", "98", "5"
+BACK, NEXT, RESUME, APPEAL = "0", "98", "5", "6"
 PAGE = 5
 MAX_MEMBERS = 30
 MAIN = "SIGAP Ternate\n1 Daftar keluarga\n2 Cek status\n3 Ganti PIN\n4 Bantuan"
+APPEAL_LINE = f"{APPEAL} Sanggah"  # after the optional "5 Lanjutkan pendaftaran": numbers never move
+MAIN_SCREEN = f"{MAIN}\n{APPEAL_LINE}"  # the main menu when there is nothing to resume
+# A sanggah by USSD: what it is about (about, programme, label) and a reason picked from a
+# list (typing free text on a USSD screen is hard, and ``*`` would end the field).
+APPEAL_SUBJECTS: tuple[tuple[str, str | None, str], ...] = (
+    ("decision", None, "Hasil bansos"), ("desil", None, "Desil"), ("data", None, "Data keluarga salah"))
+APPEAL_REASONS: tuple[str, ...] = (
+    "Ekonomi memburuk", "Data rumah/aset salah", "Anggota keluarga berubah",
+    "Layak tapi tidak dapat bansos", "Lainnya (jelaskan ke petugas)")
 HELP = ("Daftar bansos Kota Ternate lewat *123#. Petugas akan datang memeriksa. "
         "Info: kantor kelurahan atau Dinas Sosial.")
 # The screening questions: the household field each answer fills, the question, and the
@@ -71,7 +80,15 @@ class ChangePin:
     new_pin: str
 
 
-Action = Register | CheckStatus | ChangePin
+@dataclass(frozen=True)
+class FileAppeal:
+    about: str
+    programme: str | None
+    reason: str
+    pin: str
+
+
+Action = Register | CheckStatus | ChangePin | FileAppeal
 
 
 @dataclass
@@ -136,7 +153,7 @@ def _advance(state: _State, value: str, places: Places) -> _State | tuple[Screen
 
     state.error = ""
     if step == "main":
-        routes = {"1": "nik", "2": "status_pin", "3": "old_pin"}
+        routes = {"1": "nik", "2": "status_pin", "3": "old_pin", APPEAL: "appeal_about"}
         if value == "4":
             return Screen(HELP, end=True), None
         return go(routes[value]) if value in routes else wrong("Pilihan salah.")
@@ -200,6 +217,24 @@ def _advance(state: _State, value: str, places: Places) -> _State | tuple[Screen
         if not (value.isascii() and value.isdigit() and 4 <= len(value) <= 6):
             return wrong("PIN 4-6 angka.")
         return Screen("Status dikirim lewat SMS ke nomor ini.", end=True), CheckStatus(pin=value)
+    if step in ("appeal_about", "appeal_reason"):
+        count = len(APPEAL_SUBJECTS if step == "appeal_about" else APPEAL_REASONS)
+        if not (value.isascii() and value.isdigit() and 1 <= int(value) <= count):
+            return wrong("Pilihan salah.")
+        return go("appeal_reason", about=value) if step == "appeal_about" else go("appeal_pin", reason=value)
+    if step == "appeal_pin":
+        if not (value.isascii() and value.isdigit() and 4 <= len(value) <= 6):
+            return wrong("PIN 4-6 angka.")
+        return go("appeal_confirm", pin=value)
+    if step == "appeal_confirm":
+        if value == "1":
+            about, programme, label = APPEAL_SUBJECTS[int(data["about"]) - 1]
+            reason = f"{label}: {APPEAL_REASONS[int(data['reason']) - 1]} (USSD)"
+            return Screen("Sanggah dikirim.", end=True), FileAppeal(
+                about=about, programme=programme, reason=reason, pin=data["pin"])
+        if value == "2":
+            return Screen("Sanggah dibatalkan.", end=True), None
+        return wrong("Pilih 1 atau 2.")
     if step == "old_pin":
         if not (value.isascii() and value.isdigit() and 4 <= len(value) <= 6):
             return wrong("PIN 4-6 angka.")
@@ -236,7 +271,17 @@ def _screen(state: _State, places: Places, *, resumable: bool = False) -> Screen
     step, data = state.step, state.data
     prefix = state.error + "\n" if state.error else ""
     if step == "main":
-        body = MAIN + (f"\n{RESUME} Lanjutkan pendaftaran" if resumable else "")
+        body = MAIN + (f"\n{RESUME} Lanjutkan pendaftaran" if resumable else "") + "\n" + APPEAL_LINE
+    elif step == "appeal_about":
+        body = "\n".join(["Sanggah (keberatan) atas:"]
+                         + [f"{i} {label}" for i, (_, _, label) in enumerate(APPEAL_SUBJECTS, start=1)])
+    elif step == "appeal_reason":
+        body = "\n".join(["Alasan:"] + [f"{i} {r}" for i, r in enumerate(APPEAL_REASONS, start=1)])
+    elif step == "appeal_pin":
+        body = "Masukkan PIN Anda:"
+    elif step == "appeal_confirm":
+        _, _, label = APPEAL_SUBJECTS[int(data["about"]) - 1]
+        body = (f"Kirim sanggah?\n{label}: {APPEAL_REASONS[int(data['reason']) - 1]}\n1 Kirim\n2 Batal")
     elif step == "nik":
         body = "NIK kepala keluarga (16 angka, lihat KTP):"
     elif step == "nik_confirm":

@@ -19,6 +19,7 @@ from app.sync import changes as changefeed
 
 VERIFY_LEAD = "verify_lead"
 VERIFY_DEATH = "verify_death"  # Dukcapil records a death the registry does not
+REVERIFY_APPEAL = "reverify_appeal"  # a resident appealed (sanggah): re-survey the house
 
 
 def open_task(session: Session, household: Household, *, kind: str, note: str) -> FieldTask:
@@ -38,6 +39,19 @@ def close_tasks(session: Session, household_id: uuid.UUID, status: str, *, kind:
             task.version += 1
             session.add(task)
             _publish(session, task)
+
+
+def close_task(session: Session, task_id: uuid.UUID, status: str) -> bool:
+    """Close one task (``done`` or ``cancelled``) if it is still open; whether it was."""
+    task = session.get(FieldTask, task_id)
+    if task is None or task.status != "open":
+        return False
+    now = utcnow()
+    task.status, task.closed_at, task.updated_at = status, now, now
+    task.version += 1
+    session.add(task)
+    _publish(session, task)
+    return True
 
 
 def follow_move(session: Session, household: Household, previous_kelurahan: str) -> None:

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.channels import gsm7
-from app.channels.ussd import HELP, MAIN, ChangePin, CheckStatus, Register, respond
+from app.channels.ussd import HELP, MAIN, MAIN_SCREEN, ChangePin, CheckStatus, Register, respond
 
 NIK, KK = "8271071705800001", "8271071203150001"
 
@@ -37,7 +37,7 @@ def screen(*inputs: str) -> str:
 
 
 def test_main_menu_and_help() -> None:
-    assert screen() == MAIN
+    assert screen() == MAIN_SCREEN
     s, action = respond("4", PLACES)
     assert (s.text, s.end, action) == (HELP, True, None)
 
@@ -76,7 +76,7 @@ def test_back_and_pages() -> None:
     assert screen("1", NIK, "1", KK, "98", "2", "98").startswith("Kelurahan:\n1 Tafraka")
     assert screen("1", NIK, "1", KK, "98", "2", "0") == second  # back: the page chosen from
     assert screen("1", NIK, "0") == screen("1")  # back from the read-back to the NIK prompt
-    assert screen("1", "0") == MAIN
+    assert screen("1", "0") == MAIN_SCREEN
 
 
 def test_wrong_answers_stay_on_the_screen_with_the_reason() -> None:
