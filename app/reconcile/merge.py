@@ -18,7 +18,7 @@ their members as they were, ``merge_record.changes`` every value written and eve
 not taken (``rule`` ``kept_survivor`` / ``kept_latest_visit``, with the other value), and
 the audit trail of both records says what the merge did. Members of the merged household
 not joined to a survivor member move to the survivor household, as do its open field tasks,
-its residents' SMS/USSD contacts and its photos.
+its residents' SMS/USSD contacts, its photos and its open appeals (sanggah).
 
 ``unmerge`` restores both records: every value the merge wrote goes back unless it was
 edited since (then the edit stays and is listed in ``undo_kept``), the merged household and
@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app.appeals.models import Appeal
 from app.audit import service as audit
 from app.audit.service import ActorRef, jsonable
 from app.channels.models import Contact
@@ -60,7 +61,8 @@ _HOUSEHOLD_OWN = frozenset({"source", "verification_status"})  # the survivor's,
 MEMBER_IDENTITY = ("nik", "full_name", "sex", "birth_place", "birth_date")
 _MEMBER_OWN = frozenset({"relation"})
 # rows that point at a household and follow it into the survivor (entity name -> model)
-_REFERENCES: dict[str, Any] = {"field_task": FieldTask, "channel_contact": Contact, "media_link": MediaLink}
+_REFERENCES: dict[str, Any] = {"field_task": FieldTask, "channel_contact": Contact, "media_link": MediaLink,
+                               "appeal": Appeal}
 
 
 def _empty(value: Any) -> bool:
@@ -244,6 +246,10 @@ def merge_candidate(session: Session, candidate: MatchCandidate, *, actor: Actor
             stmt = stmt.where(FieldTask.status == "open")
         if model is MediaLink:
             stmt = stmt.where(col(MediaLink.deleted_at).is_(None))
+        if model is Appeal:  # open appeals; one the survivor already has on the same subject stays
+            taken = select(Appeal.open_key).where(Appeal.household_id == survivor.id,
+                                                  col(Appeal.open_key).is_not(None))
+            stmt = stmt.where(col(Appeal.open_key).is_not(None), col(Appeal.open_key).not_in(taken))
         for row in session.exec(stmt).all():
             w.move(entity, row.id, "household_id", merged.id, survivor.id)
             row.household_id = survivor.id

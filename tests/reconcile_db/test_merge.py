@@ -18,6 +18,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app.appeals.models import Appeal
 from app.audit.models import AuditEntry
 from app.audit.service import ActorRef
 from app.auth.models import Role
@@ -243,3 +244,19 @@ def test_canonical_queries_never_return_a_merged_away_record(db: Session, family
     assert family["visited"].id in households and family["lead"].id not in households
     assert family["lead_head"].id not in {m.id for m in members}
     assert {m.household_id for m in members} <= households
+
+
+def test_open_appeals_follow_the_family_and_come_back(db: Session, family: dict[str, Any]) -> None:
+    lead, visited = family["lead"], family["visited"]
+
+    def appeal(household: Household, about: str) -> Appeal:
+        row = Appeal(household_id=household.id, kelurahan_code=household.kelurahan_code,
+                     filed_by_channel="sms", about=about, reason="data salah", open_key=f"{about}:")
+        db.add(row)
+        return row
+    moved, clash, theirs = appeal(lead, "desil"), appeal(lead, "data"), appeal(visited, "data")
+    db.flush()
+    record = merge.merge_candidate(db, family["candidate"], actor=SUPERVISOR, automatic=True)
+    assert (moved.household_id, clash.household_id, theirs.household_id) == (visited.id, lead.id, visited.id)
+    merge.unmerge(db, record.id or 0, actor=SUPERVISOR)
+    assert (moved.household_id, clash.household_id) == (lead.id, lead.id)
