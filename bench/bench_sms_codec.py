@@ -5,13 +5,22 @@ as the tablet would hold them (ids derived from the device and seq, unanswered f
 out), then each outbox mutation is encoded (pack + encrypt + base64url) and decoded again
 (parse + decrypt + unpack), checking that the decoded mutation is the one recorded.
 
-    .venv/bin/python bench/bench_sms_codec.py                 # 1,000 families per size, ~15 s
+Forms: "full" as generated (names and birth places all in the format's lists); "faker" with
+every name and birth place from Faker's id_ID provider (``Faker("id_ID").name()``, ``.city()``;
+bench only: without faker installed the row is skipped); "heldout" with names and places made
+of the corpus words the text model never saw (bench/build_sms_name_model.py holds them out);
+"unlisted" with names and places spelled backwards (not names at all: the adversarial case);
+"lean" without GPS, phone, address and birth places.
+
+    .venv/bin/python bench/bench_sms_codec.py                 # 1,000 families per size, ~1 min
     .venv/bin/python bench/bench_sms_codec.py --families 200 --sizes 4
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import random
 import statistics
 import sys
 import tempfile
@@ -26,6 +35,7 @@ if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
 from app.registry.synthetic import SyntheticRegistry  # noqa: E402
+from bench.build_sms_name_model import held_out, read_corpus  # noqa: E402
 from sync_protocol import smscodec  # noqa: E402
 from sync_protocol.client import as_mutation  # noqa: E402
 from sync_protocol.store import Enrolment, Store  # noqa: E402
@@ -43,6 +53,45 @@ def unlisted(family: dict[str, Any]) -> dict[str, Any]:
     return family
 
 
+Shape = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def faker_shape(seed: int) -> Shape | None:
+    """Names and birth places from Faker id_ID; None when faker is not installed."""
+    try:
+        faker = importlib.import_module("faker")
+    except ImportError:
+        return None
+    fake = faker.Faker("id_ID")
+    fake.seed_instance(seed)
+
+    def faker_names(family: dict[str, Any]) -> dict[str, Any]:
+        for m in family["members"]:
+            m["full_name"], m["birth_place"] = fake.name(), fake.city()
+        return family
+
+    return faker_names
+
+
+def heldout_shape(seed: int) -> Shape:
+    """Given name + family name, and a place, all from words the text model never saw."""
+    corpus = read_corpus()
+    rng = random.Random(seed)
+
+    def pick(*sections: str) -> list[str]:
+        return [e for s in sections for e in corpus[s] if all(held_out(w) for w in e.split())]
+
+    given, family_names, places = pick("first_male", "first_female"), pick("family"), pick("place")
+
+    def heldout(family: dict[str, Any]) -> dict[str, Any]:
+        for m in family["members"]:
+            m["full_name"] = f"{rng.choice(given)} {rng.choice(family_names)}"
+            m["birth_place"] = rng.choice(places)
+        return family
+
+    return heldout
+
+
 def lean(family: dict[str, Any]) -> dict[str, Any]:
     family = {k: v for k, v in family.items() if k not in LEAN_DROP}
     family["members"] = [{k: v for k, v in m.items() if k != "birth_place"} for m in family["members"]]
@@ -54,8 +103,7 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))]
 
 
-def measure(size: int, families: int, seed: int, shape: Callable[[dict[str, Any]], dict[str, Any]],
-            key: bytes, folder: Path) -> dict[str, Any]:
+def measure(size: int, families: int, seed: int, shape: Shape, key: bytes, folder: Path) -> dict[str, Any]:
     store = Store(folder / f"device-{size}-{shape.__name__}.db")
     store.save_enrolment(Enrolment(server_url="https://sigap.test", device_id=DEVICE_ID, device_token="t",  # noqa: S106
                                    username="enum", scope=[], limits={}, sms_number=DEVICE_NUMBER,
@@ -106,18 +154,24 @@ def main() -> None:
           f"{DEVICE_NUMBER}, seq 1000; {args.families} families per size")
     print(f"{'form':8} {'members':>7} {'payload bytes: median':>22} {'p95':>5} {'max':>5} "
           f"{'sealed bytes median':>19} {'SMS per record':>24} {'encode us':>10} {'decode us':>10}")
+    fake = faker_shape(args.seed)
+    if fake is None:
+        print("faker is not installed: the 'faker' row is skipped (.venv/bin/pip install faker)")
+    shapes = [full, *([fake] if fake else []), heldout_shape(args.seed), unlisted, lean]
     with tempfile.TemporaryDirectory() as tmp:
-        for shape in (full, unlisted, lean):
+        for shape in shapes:
             for size in (int(s) for s in args.sizes.split(",")):
                 r = measure(size, args.families, args.seed, shape, key, Path(tmp))
                 counts = ", ".join(f"{n} SMS: {100 * c / args.families:.0f}%"
                                    for n, c in sorted(r["sms"].items()))
-                print(f"{shape.__name__:8} {size:>7} {statistics.median(r['payload']):>22.0f} "
+                form = shape.__name__.removesuffix("_names")
+                print(f"{form:8} {size:>7} {statistics.median(r['payload']):>22.0f} "
                       f"{pct(r['payload'], 0.95):>5.0f} {max(r['payload']):>5} "
                       f"{statistics.median(r['frames']):>19.0f} {counts:>24} "
                       f"{statistics.median(r['encode']):>10.0f} {statistics.median(r['decode']):>10.0f}")
-    print("full: synthetic families as generated; unlisted: the same with names and birth places that "
-          "no reference list holds; lean: without GPS, phone, address and birth places")
+    print("full: synthetic families as generated; faker: names and birth places from Faker id_ID; "
+          "heldout: made of words the text model never saw; unlisted: spelled backwards; lean: without GPS, "
+          "phone, address and birth places")
 
 
 def full(family: dict[str, Any]) -> dict[str, Any]:

@@ -1,16 +1,13 @@
 """Bit-level building blocks of the SMS format (docs/sms-fallback.md, sections 2 and 4).
 
 A bit stream written most significant bit first, unsigned integers with a length prefix,
-the static Huffman code of upper-case text, and the text layer (bytes as base-75 digits of
+and the text layer (bytes as base-75 digits of
 SMS-safe GSM-7 characters).  Pure: used by ``smscodec`` and ``smsfields`` only.
 """
 
 from __future__ import annotations
 
-import heapq
 from functools import cache
-
-from sync_protocol.smsref import WORDS
 
 
 class SmsFormatError(ValueError):
@@ -34,6 +31,9 @@ class BitWriter:
         self.put(n, length_bits)
         self.put(value, n)
 
+    def extend(self, other: BitWriter) -> None:
+        self.put(other._value, other._bits)
+
     def bytes(self) -> bytes:
         """The stream padded with zero bits to a whole byte."""
         pad = -self._bits % 8
@@ -53,6 +53,12 @@ class BitReader:
             raise SmsFormatError("payload ends too early (truncated?)")
         self._left -= width
         return (self._value >> self._left) & ((1 << width) - 1)
+
+    def peek(self, width: int) -> int:
+        """The next ``width`` bits without reading them (zero bits past the end)."""
+        if width <= self._left:
+            return (self._value >> (self._left - width)) & ((1 << width) - 1)
+        return (self._value & ((1 << self._left) - 1)) << (width - self._left)
 
     def uvar(self, length_bits: int = 5) -> int:
         n = self.get(length_bits)
@@ -147,119 +153,3 @@ def read_count(text: str, at: int) -> tuple[int, int]:
 def width(n: int) -> int:
     """Bits to write an index below ``n`` (0 when there is one choice)."""
     return max(0, (n - 1).bit_length())
-
-
-# --- upper-case text: a static canonical Huffman code -----------------------------------
-# Weights are rough letter frequencies of Indonesian names and addresses (per mille of
-# characters); they only shape code lengths, the table in docs/sms-fallback.md is what
-# counts.  END closes a literal; TAIL closes it too and appends the end of an earlier text;
-# WORD is followed by the 8-bit number of a whole word of ``smsref.WORDS``.
-END, TAIL, WORD = "\x00END", "\x00TAIL", "\x00WORD"
-_WEIGHTS: list[tuple[str, int]] = [
-    (END, 60), (TAIL, 25), (WORD, 60), (" ", 150),
-    ("A", 180), ("B", 20), ("C", 6), ("D", 30), ("E", 45), ("F", 12), ("G", 25), ("H", 40),
-    ("I", 80), ("J", 15), ("K", 30), ("L", 35), ("M", 40), ("N", 75), ("O", 20), ("P", 15),
-    ("Q", 1), ("R", 45), ("S", 45), ("T", 30), ("U", 55), ("V", 2), ("W", 10), ("X", 1),
-    ("Y", 20), ("Z", 8),
-    ("0", 8), ("1", 10), ("2", 8), ("3", 7), ("4", 6), ("5", 6), ("6", 5), ("7", 5), ("8", 5),
-    ("9", 5),
-    (".", 15), (",", 2), ("-", 3), ("'", 2), ("/", 3), ("(", 1), (")", 1),
-    ("JL. ", 10), (" NO. ", 10), ("GG. ", 3), ("RT ", 2), ("RW ", 2), ("BLOK ", 2), ("DESA ", 2),
-    ("KEL. ", 1), ("LORONG ", 1), ("KOMPLEKS ", 1), ("PERUMAHAN ", 1),
-]
-SYMBOLS = [s for s, _ in _WEIGHTS]
-CHARS = frozenset(s for s in SYMBOLS if len(s) == 1)
-_TOKENS = sorted((s for s in SYMBOLS if len(s) > 1 and not s.startswith("\x00")), key=len, reverse=True)
-
-
-def _code_lengths() -> dict[str, int]:
-    heap: list[tuple[int, int, list[str]]] = [(w, i, [s]) for i, (s, w) in enumerate(_WEIGHTS)]
-    heapq.heapify(heap)
-    lengths = dict.fromkeys(SYMBOLS, 0)
-    order = len(heap)
-    while len(heap) > 1:
-        w1, _, a = heapq.heappop(heap)
-        w2, _, b = heapq.heappop(heap)
-        for s in a + b:
-            lengths[s] += 1
-        heapq.heappush(heap, (w1 + w2, order, a + b))
-        order += 1
-    return lengths
-
-
-def _canonical() -> dict[str, tuple[int, int]]:
-    """symbol -> (code, length): canonical codes by (length, position in the table)."""
-    lengths = _code_lengths()
-    codes: dict[str, tuple[int, int]] = {}
-    code = prev = 0
-    for s in sorted(SYMBOLS, key=lambda s: (lengths[s], SYMBOLS.index(s))):
-        code <<= lengths[s] - prev
-        prev = lengths[s]
-        codes[s] = (code, prev)
-        code += 1
-    return codes
-
-
-CODES = _canonical()
-_DECODE = {(length, code): s for s, (code, length) in CODES.items()}
-_MAX_LEN = max(length for _, length in CODES.values())
-
-
-_WORD_NUMBER = {w: i for i, w in enumerate(WORDS)}
-_WORD_BITS = 8
-assert len(WORDS) <= 1 << _WORD_BITS
-
-
-def huffman_symbols(text: str, *, words: bool = True) -> list[str] | None:
-    """Greedy parse of upper-case ``text``: a listed whole word where it is shorter than its
-    letters, else the longest token; None if a character is not coded.  A listed word is
-    returned as itself (longer than one character, not a token)."""
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        if words and (i == 0 or text[i - 1] == " "):
-            end = text.find(" ", i)
-            word = text[i:] if end < 0 else text[i:end]
-            if word in _WORD_NUMBER:
-                letters = huffman_symbols(word, words=False)
-                if letters is None or bits(letters) > CODES[WORD][1] + _WORD_BITS:
-                    out.append(word)
-                    i += len(word)
-                    continue
-        token = next((t for t in _TOKENS if text.startswith(t, i)), None)
-        if token is None:
-            if text[i] not in CHARS:
-                return None
-            token = text[i]
-        out.append(token)
-        i += len(token)
-    return out
-
-
-def bits(symbols: list[str]) -> int:
-    return sum(CODES[WORD][1] + _WORD_BITS if s in _WORD_NUMBER and s not in CODES else CODES[s][1]
-               for s in symbols)
-
-
-def put_symbol(w: BitWriter, symbol: str) -> None:
-    if symbol in CODES:
-        w.put(*CODES[symbol])
-    else:
-        w.put(*CODES[WORD])
-        w.put(_WORD_NUMBER[symbol], _WORD_BITS)
-
-
-def get_symbol(r: BitReader) -> str:
-    """The next symbol; a listed word (after WORD) as its letters."""
-    code = 0
-    for length in range(1, _MAX_LEN + 1):
-        code = (code << 1) | r.get(1)
-        symbol = _DECODE.get((length, code))
-        if symbol == WORD:
-            i = r.get(_WORD_BITS)
-            if i >= len(WORDS):
-                raise SmsFormatError("word number not in the list")
-            return WORDS[i]
-        if symbol is not None:
-            return symbol
-    raise SmsFormatError("not a text code")

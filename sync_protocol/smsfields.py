@@ -13,17 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sync_protocol.smsbits import (
-    END,
-    TAIL,
-    BitReader,
-    BitWriter,
-    SmsFormatError,
-    get_symbol,
-    huffman_symbols,
-    put_symbol,
-    width,
-)
+from sync_protocol import smsmodel
+from sync_protocol.smsbits import BitReader, BitWriter, SmsFormatError, width
 from sync_protocol.smsref import KELURAHAN, PLACES
 
 
@@ -123,6 +114,8 @@ def _suffix(text: str) -> str:
 
 
 def _put_text(w: BitWriter, value: Any, ctx: Context, name: str) -> None:
+    """The shortest of: a reference to an earlier text; the model's coding (title or upper
+    case mode, ending with the tail of an earlier text or not); the UTF-8 bytes."""
     if not isinstance(value, str):
         raise fail(name, "not a string")
     texts = ctx.texts
@@ -133,27 +126,22 @@ def _put_text(w: BitWriter, value: Any, ctx: Context, name: str) -> None:
     tails = sorted(((len(_suffix(t)), j) for j, t in enumerate(texts)
                     if _suffix(t) and value.endswith(_suffix(t)) and len(value) > len(_suffix(t))),
                    reverse=True)
-    options = [(value[:-n], j) for n, j in tails[:1]] + [(value, None)]
-    for literal, tail in options:
-        upper = literal.upper()
-        symbols = huffman_symbols(upper)
-        if symbols is None:
-            continue
-        mode = _TITLE if upper.title() == literal else _UPPER if upper == literal else None
-        if mode is None:
-            continue
-        w.put(mode, 2)
-        for s in symbols:
-            put_symbol(w, s)
-        put_symbol(w, END if tail is None else TAIL)
-        if tail is not None:
-            w.put(tail, width(len(texts)))
-        break
-    else:
-        raw = value.encode()
-        w.put(_UTF8, 2)
-        w.uvar(len(raw), 4)
-        w.put(int.from_bytes(raw, "big"), 8 * len(raw))
+    options = []
+    for literal, tail in [(value[:-n], j) for n, j in tails[:1]] + [(value, None)]:
+        for mode in (_TITLE, _UPPER):
+            option = BitWriter()
+            option.put(mode, 2)
+            smsmodel.put_literal(option, literal, upper=mode == _UPPER, tail=tail is not None)
+            if tail is not None:
+                option.put(tail, width(len(texts)))
+            options.append(option)
+    raw = value.encode()
+    option = BitWriter()
+    option.put(_UTF8, 2)
+    option.uvar(len(raw), 4)
+    option.put(int.from_bytes(raw, "big"), 8 * len(raw))
+    options.append(option)
+    w.extend(min(options, key=len))
     texts.append(value)
 
 
@@ -168,11 +156,8 @@ def _get_text(r: BitReader, ctx: Context) -> str:
         except UnicodeDecodeError:
             raise SmsFormatError("text is not UTF-8") from None
     else:
-        parts: list[str] = []
-        while (s := get_symbol(r)) not in (END, TAIL):
-            parts.append(s)
-        value = "".join(parts).title() if mode == _TITLE else "".join(parts)
-        if s == TAIL:
+        value, tail = smsmodel.get_literal(r, upper=mode == _UPPER)
+        if tail:
             value += _suffix(texts[_index(r, len(texts))])
     texts.append(value)
     return value
