@@ -1,4 +1,5 @@
-"""The ``sigap`` command line: serve, migrate, seed, users, sms, openapi, netsim, dedup."""
+"""The ``sigap`` command line: serve, migrate, seed, users, sms, openapi, netsim, dedup, desil,
+rules, score."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from app.auth.models import Role
 from app.auth.schemas import UserCreate
 from app.config import PROJECT_ROOT, get_settings
 from app.db import engine_from_settings, new_session
+from app.eligibility.desil_cli import desil_cli
 from app.reconcile.commands import dedup_cli
 from app.reconcile.dukcapil_cli import dukcapil_cli
 
@@ -31,6 +33,7 @@ sms_cli = typer.Typer(help="Outbound SMS", no_args_is_help=True)
 cli.add_typer(sms_cli, name="sms")
 cli.add_typer(dedup_cli, name="dedup")
 cli.add_typer(dukcapil_cli, name="dukcapil")
+cli.add_typer(desil_cli, name="desil")
 console = Console(stderr=True)
 OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
 
