@@ -65,7 +65,7 @@ def load_rules(
     audit.record(
         session,
         actor=actor,
-        action="rule_set.load",
+        action="rules.load",
         entity_type="rule_set",
         entity_id=str(record.id),
         changes={"label": [None, record.label], "digest": [None, record.digest]},
@@ -101,7 +101,7 @@ def activate(*, session: Session, label: str, actor: ActorRef) -> RuleSetRecord:
     audit.record(
         session,
         actor=actor,
-        action="rule_set.activate",
+        action="rules.activate",
         entity_type="rule_set",
         entity_id=str(record.id),
         changes={"status": [None, "active"], "replaces": [None, before.label if before else None]},

@@ -31,8 +31,12 @@ class Family:
 def family(session: Session, kelurahan: str = f.HIRI_FAUDU, **extra: Any) -> Family:
     """A family of three registered through the registry service (head, spouse, child of ~10)."""
     data = f.household(kelurahan, **extra)
-    household = create_household(session=session, data=HouseholdCreate.model_validate(data),
-                                 actor=SEED_ACTOR, principal=SYSTEM_PRINCIPAL)
+    household = create_household(
+        session=session,
+        data=HouseholdCreate.model_validate(data),
+        actor=SEED_ACTOR,
+        principal=SYSTEM_PRINCIPAL,
+    )
     session.flush()
     head = next(m for m in data["members"] if m["relation"] == "head")
     return Family(household.id, head["nik"], data["kk_number"], kelurahan)
@@ -40,8 +44,12 @@ def family(session: Session, kelurahan: str = f.HIRI_FAUDU, **extra: Any) -> Fam
 
 def young_family(session: Session, kelurahan: str = f.HIRI_FAUDU, **extra: Any) -> Family:
     """A family with a child under 6 (a PKH component) and a modest house."""
-    members = [f.member("head"), f.member("spouse", "female", date(1990, 2, 3)),
-               f.member("child", "male", date(2023, 4, 5), full_name="Rahmat Hamid")]
+    members = [
+        f.member("head", occupation="fisher"),
+        f.member("spouse", "female", date(1990, 2, 3), occupation="housekeeping"),
+        f.member("child", "male", date(2023, 4, 5), full_name="Rahmat Hamid", occupation="not_working"),
+    ]
+    extra.setdefault("asset_car", False)
     return family(session, kelurahan, members=members, **extra)
 
 

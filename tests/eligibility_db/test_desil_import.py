@@ -37,8 +37,10 @@ def _count(db: Session) -> tuple[int, int]:
 class TestHappyPath:
     def test_csv_by_nik_and_kk(self, db: Session, tmp_path: Path) -> None:
         a, b, c = family(db), family(db), family(db)
-        path = write_csv(tmp_path / "dtsen.csv", [HEADER, [a.head_nik, a.kk, "A", 3],
-                                                  [b.head_nik, "", "B", 7], ["", c.kk, "C", 1]])
+        path = write_csv(
+            tmp_path / "dtsen.csv",
+            [HEADER, [a.head_nik, a.kk, "A", 3], [b.head_nik, "", "B", 7], ["", c.kk, "C", 1]],
+        )
         result = _import(db, path)
         assert result.status == "imported" and result.matched == 3 and result.written == 3
         assert _desils(db) == {a.id: ("2026-Q1", 3), b.id: ("2026-Q1", 7), c.id: ("2026-Q1", 1)}
@@ -46,9 +48,17 @@ class TestHappyPath:
 
     def test_xlsx_with_title_rows_above_the_header(self, db: Session, tmp_path: Path) -> None:
         a = family(db)
-        path = write_xlsx(tmp_path / "dtsen.xlsx", [["DATA DTSEN KOTA TERNATE"], ["Periode 2026-Q1"], [],
-                                                    ["NIK", "NOKK", "DESIL"], [a.head_nik, a.kk, 4]],
-                          merge="A1:C1")  # a merged title above the table is fine
+        path = write_xlsx(
+            tmp_path / "dtsen.xlsx",
+            [
+                ["DATA DTSEN KOTA TERNATE"],
+                ["Periode 2026-Q1"],
+                [],
+                ["NIK", "NOKK", "DESIL"],
+                [a.head_nik, a.kk, 4],
+            ],
+            merge="A1:C1",
+        )  # a merged title above the table is fine
         data = read_desil_file(path, period="2026-Q1")
         assert data.header_row == 4
         assert desil_service.import_desil(session=db, data=data, actor=ACTOR).written == 1
@@ -72,8 +82,9 @@ class TestHappyPath:
         assert again.status == "already_imported" and _count(db) == before
         q2 = write_csv(tmp_path / "q2.csv", [HEADER, [a.head_nik, a.kk, "A", 5]])
         assert _import(db, q2, period="2026-Q2").written == 1
-        rows = db.exec(select(FamilyDesil).where(FamilyDesil.household_id == a.id)
-                       .order_by(col(FamilyDesil.period))).all()
+        rows = db.exec(
+            select(FamilyDesil).where(FamilyDesil.household_id == a.id).order_by(col(FamilyDesil.period))
+        ).all()
         assert [(r.period, r.desil) for r in rows] == [("2026-Q1", 3), ("2026-Q2", 5)]
 
     def test_same_values_in_another_file_are_unchanged(self, db: Session, tmp_path: Path) -> None:
@@ -88,13 +99,16 @@ class TestUnmatchedAndAmbiguous:
         a, b, ok = family(db), family(db), family(db)
         spouse = db.exec(select(Member).where(Member.household_id == a.id, Member.relation == "spouse")).one()
         stranger = f.nik(date(1970, 1, 1))
-        path = write_csv(tmp_path / "d.csv", [
-            HEADER,
-            [a.head_nik, b.kk, "two families", 2],        # ambiguous: NIK -> a, KK -> b
-            [stranger, "", "unknown", 3],                  # unmatched
-            [spouse.nik, "", "not the head", 4],           # unmatched: a member, not the head
-            [ok.head_nik, ok.kk, "fine", 5],
-        ])
+        path = write_csv(
+            tmp_path / "d.csv",
+            [
+                HEADER,
+                [a.head_nik, b.kk, "two families", 2],  # ambiguous: NIK -> a, KK -> b
+                [stranger, "", "unknown", 3],  # unmatched
+                [spouse.nik, "", "not the head", 4],  # unmatched: a member, not the head
+                [ok.head_nik, ok.kk, "fine", 5],
+            ],
+        )
         result = _import(db, path)
         assert result.matched == 1 and _desils(db) == {ok.id: ("2026-Q1", 5)}
         by_row = {line.row: line for line in result.report}
@@ -130,18 +144,22 @@ class TestUnmatchedAndAmbiguous:
 
 
 class TestBadInput:
-    @pytest.mark.parametrize(("rows", "problem"), [
-        ([["NIK", "DESIL"], ["82710115058000", "3"]], "16"),                      # invalid NIK
-        ([["NIK", "DESIL"], ["{nik}", "11"]], "outside 1-10"),
-        ([["NIK", "DESIL"], ["{nik}", "0"]], "outside 1-10"),
-        ([["NIK", "DESIL"], ["{nik}", "tiga"]], "whole number"),
-        ([["NIK", "DESIL"], ["{nik}", "3"], ["{nik}", "3"]], "duplicate row"),
-        ([["NIK", "DESIL", "PERIODE"], ["{nik}", "3", "2026-1"]], "not YYYY-Qn"),
-        ([["NIK", "DESIL", "PERIODE"], ["{nik}", "3", "2025-Q4"]], "differs"),
-        ([["NIK", "NO_KK", "DESIL"], ["", "", "3"]], "neither"),
-    ])
-    def test_row_problems_refuse_the_whole_file(self, db: Session, tmp_path: Path, rows: list[list[str]],
-                                                problem: str) -> None:
+    @pytest.mark.parametrize(
+        ("rows", "problem"),
+        [
+            ([["NIK", "DESIL"], ["82710115058000", "3"]], "16"),  # invalid NIK
+            ([["NIK", "DESIL"], ["{nik}", "11"]], "outside 1-10"),
+            ([["NIK", "DESIL"], ["{nik}", "0"]], "outside 1-10"),
+            ([["NIK", "DESIL"], ["{nik}", "tiga"]], "whole number"),
+            ([["NIK", "DESIL"], ["{nik}", "3"], ["{nik}", "3"]], "duplicate row"),
+            ([["NIK", "DESIL", "PERIODE"], ["{nik}", "3", "2026-1"]], "not YYYY-Qn"),
+            ([["NIK", "DESIL", "PERIODE"], ["{nik}", "3", "2025-Q4"]], "differs"),
+            ([["NIK", "NO_KK", "DESIL"], ["", "", "3"]], "neither"),
+        ],
+    )
+    def test_row_problems_refuse_the_whole_file(
+        self, db: Session, tmp_path: Path, rows: list[list[str]], problem: str
+    ) -> None:
         a = family(db)
         good = family(db)
         rows = [[c.replace("{nik}", a.head_nik) for c in r] for r in rows]
@@ -153,18 +171,21 @@ class TestBadInput:
         assert all(p.row >= 2 for p in data.problems)
         before = _count(db)
         result = desil_service.import_desil(session=db, data=data, actor=ACTOR)
-        assert result.status == "refused" and _count(db) == before   # nothing imported
+        assert result.status == "refused" and _count(db) == before  # nothing imported
         assert any(line.status == "invalid" for line in result.report)
         # asked for: the valid rows go in, the invalid ones are reported
         result = desil_service.import_desil(session=db, data=data, actor=ACTOR, accept_valid=True)
         assert result.status == "imported" and _desils(db)[good.id] == ("2026-Q1", 4)
 
-    @pytest.mark.parametrize(("content", "message"), [
-        ("", "empty"),
-        ("NAMA,ALAMAT\nx,y\n", "no header row"),
-        ("NIK,DESIL\n", "no rows"),
-        ("NIK,NIK_KRT,DESIL\n1,2,3\n", "both mean nik"),
-    ])
+    @pytest.mark.parametrize(
+        ("content", "message"),
+        [
+            ("", "empty"),
+            ("NAMA,ALAMAT\nx,y\n", "no header row"),
+            ("NIK,DESIL\n", "no rows"),
+            ("NIK,NIK_KRT,DESIL\n1,2,3\n", "both mean nik"),
+        ],
+    )
     def test_file_problems(self, tmp_path: Path, content: str, message: str) -> None:
         path = tmp_path / "bad.csv"
         path.write_text(content, encoding="utf-8")
@@ -179,8 +200,9 @@ class TestBadInput:
             read_desil_file(path, period=period)
 
     def test_xlsx_merged_cells_in_the_table(self, tmp_path: Path) -> None:
-        path = write_xlsx(tmp_path / "m.xlsx", [["NIK", "DESIL"], ["8271011505800001", 3], ["", 3]],
-                          merge="B2:B3")
+        path = write_xlsx(
+            tmp_path / "m.xlsx", [["NIK", "DESIL"], ["8271011505800001", 3], ["", 3]], merge="B2:B3"
+        )
         with pytest.raises(CsvInputError) as err:
             read_desil_file(path, period="2026-Q1")
         assert "merged cells" in err.value.message and "B2:B3" in err.value.message
