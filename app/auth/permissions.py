@@ -20,14 +20,15 @@ class Action(StrEnum):
     device_admin = "device:admin"          # list and revoke enrolled tablets
     conflict_resolve = "conflict:resolve"  # the sync review queue
     dedup_review = "dedup:review"          # the duplicate review queue: merge, distinct, unmerge
+    eligibility_read = "eligibility:read"  # decisions, desil, rule sets (area-scoped below the city)
 
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.admin: frozenset(Action),
-    Role.dinsos: frozenset({Action.household_read, Action.household_export}),
+    Role.dinsos: frozenset({Action.household_read, Action.household_export, Action.eligibility_read}),
     Role.supervisor: frozenset({Action.household_read, Action.device_admin,
-                                Action.conflict_resolve, Action.dedup_review}),
-    Role.enumerator: frozenset({Action.household_read, Action.household_write}),
+                                Action.conflict_resolve, Action.dedup_review, Action.eligibility_read}),
+    Role.enumerator: frozenset({Action.household_read, Action.household_write, Action.eligibility_read}),
 }
 
 
