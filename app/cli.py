@@ -1,4 +1,5 @@
-"""The ``sigap`` command line: serve, migrate, seed, users, sms, openapi, netsim, dedup."""
+"""The ``sigap`` command line: serve, migrate, seed, users, sms, openapi, netsim, dedup, desil,
+rules, score."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from app.auth.models import Role
 from app.auth.schemas import UserCreate
 from app.config import PROJECT_ROOT, get_settings
 from app.db import engine_from_settings, new_session
+from app.eligibility.desil_cli import desil_cli
+from app.eligibility.rules_cli import rules_cli, score_cli
 from app.reconcile.commands import dedup_cli
 from app.reconcile.dukcapil_cli import dukcapil_cli
 
@@ -31,6 +34,9 @@ sms_cli = typer.Typer(help="Outbound SMS", no_args_is_help=True)
 cli.add_typer(sms_cli, name="sms")
 cli.add_typer(dedup_cli, name="dedup")
 cli.add_typer(dukcapil_cli, name="dukcapil")
+cli.add_typer(desil_cli, name="desil")
+cli.add_typer(rules_cli, name="rules")
+cli.add_typer(score_cli, name="score")
 console = Console(stderr=True)
 OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
 
@@ -78,13 +84,18 @@ def migrate(revision: Annotated[str, typer.Argument(help="target revision")] = "
 def seed(demo: Annotated[int, typer.Option(help="synthetic demo families to add (0: none)")] = 0
          ) -> None:
     """Load Ternate's kecamatan and kelurahan (both code systems) and optional demo families."""
-    from app.seeding import load_wilayah, seed_demo_households
+    from app.seeding import SEED_ACTOR, load_wilayah, seed_demo_households
 
     settings = get_settings()
     with _session() as session:
         kec, kel = load_wilayah(session, settings.seed_data_dir / "ternate_wilayah.csv")
         session.commit()
         console.print(f"wilayah: {kec} kecamatan, {kel} kelurahan")
+        from app.eligibility.rules_service import ensure_active
+
+        active = ensure_active(session=session, actor=SEED_ACTOR)
+        session.commit()
+        console.print(f"rule set: {active.label if active else 'none active'}")
         if demo:
             with Progress(TextColumn("demo families"), BarColumn(), MofNCompleteColumn(),
                           TimeRemainingColumn(), console=console) as bar:

@@ -17,6 +17,7 @@ from app.auth.router import router as auth_router
 from app.channels.router import router as channels_router
 from app.config import Settings, get_settings
 from app.db import engine_from_settings, new_session
+from app.eligibility.router import router as eligibility_router
 from app.errors import install_error_handlers
 from app.media.router import router as media_router
 from app.ops.docs import install_docs
@@ -78,7 +79,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                        queue_timeout=settings.queue_timeout_seconds)
     app.add_middleware(RequestContext)
     for router in (ops_router, auth_router, wilayah_router, registry_router, sync_router,
-                   review_router, channels_router, reconcile_router, appeals_router):
+                   review_router, channels_router, reconcile_router, appeals_router,
+                   eligibility_router):
         app.include_router(router)
     app.include_router(media_router)
     install_docs(app)

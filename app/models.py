@@ -4,6 +4,14 @@ from app.appeals.models import Appeal, AppealEvent
 from app.audit.models import AuditEntry
 from app.auth.models import EnumeratorAssignment, User
 from app.channels.models import ChannelMessage, Contact, OutboundSms, UssdSession
+from app.eligibility.store import (
+    DesilEstimate,
+    DesilImport,
+    EligibilityDecision,
+    FamilyDesil,
+    RuleSetRecord,
+    ScoreRun,
+)
 from app.media.models import MediaLink, MediaObject, MediaUpload
 from app.reconcile.store import DukcapilCheck, MatchCandidate, MatchKey, MergeRecord, ReconcileState
 from app.registry.models import FieldTask, Household, KkHistory, Member
@@ -16,9 +24,13 @@ __all__ = [
     "AuditEntry",
     "ChannelMessage",
     "Contact",
+    "DesilEstimate",
+    "DesilImport",
     "Device",
     "DukcapilCheck",
+    "EligibilityDecision",
     "EnumeratorAssignment",
+    "FamilyDesil",
     "FieldTask",
     "Household",
     "Kecamatan",
@@ -33,6 +45,8 @@ __all__ = [
     "MergeRecord",
     "OutboundSms",
     "ReconcileState",
+    "RuleSetRecord",
+    "ScoreRun",
     "SyncChange",
     "SyncConflict",
     "SyncCounter",

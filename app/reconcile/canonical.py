@@ -10,6 +10,10 @@ that the rule lives in one place; if canonical ever needs more than ``deleted_at
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
+from sqlalchemy import Select
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -23,4 +27,21 @@ def households() -> SelectOfScalar[Household]:
 def members() -> SelectOfScalar[Member]:
     """Canonical members of canonical households."""
     return (select(Member).join(Household, col(Member.household_id) == col(Household.id))
+            .where(col(Member.deleted_at).is_(None), col(Household.deleted_at).is_(None)))
+
+
+def household_ids() -> SelectOfScalar[uuid.UUID]:
+    """The ids of canonical households (for ``IN`` / ``NOT IN`` subqueries and keyset walks)."""
+    return select(Household.id).where(col(Household.deleted_at).is_(None))
+
+
+def household_columns(*columns: Any) -> Select[Any]:
+    """Chosen columns of canonical households: plain rows, no ORM objects (batch scoring)."""
+    return select(*columns).where(col(Household.deleted_at).is_(None))
+
+
+def member_columns(*columns: Any) -> Select[Any]:
+    """Chosen columns of canonical members of canonical households."""
+    return (select(*columns).select_from(Member)
+            .join(Household, col(Member.household_id) == col(Household.id))
             .where(col(Member.deleted_at).is_(None), col(Household.deleted_at).is_(None)))

@@ -1,0 +1,220 @@
+"""HTTP layer of eligibility: decisions with reasons, desil history, rule sets (read only).
+
+Scoring runs are started from the CLI (``sigap score run``), not by a request: a city-wide
+run takes minutes and must not hang on an HTTP connection or a worker.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from sqlmodel import Session
+
+from app.auth.dependencies import SettingsDep, require
+from app.auth.permissions import Action, Principal
+from app.db import SessionDep, as_utc
+from app.eligibility import repository as repo
+from app.eligibility.decide import OUTCOME_LABELS
+from app.eligibility.facts import NO_DESIL, DesilInfo
+from app.eligibility.schemas import (
+    DecisionList,
+    DecisionPublic,
+    DesilHistory,
+    DesilPublic,
+    EstimatePublic,
+    HouseholdEligibility,
+    OfficialDesilPublic,
+    ReasonPublic,
+    RuleSetPublic,
+)
+from app.eligibility.store import EligibilityDecision
+from app.errors import (
+    BadCursor,
+    Forbidden,
+    InvalidData,
+    NotAuthenticated,
+    NotFound,
+    OutOfArea,
+    error_responses,
+)
+from app.pagination import decode_cursor, encode_cursor
+from app.registry import service as registry
+
+router = APIRouter(tags=["eligibility"])
+Reader = Annotated[Principal, Depends(require(Action.eligibility_read))]
+_AUTH = (NotAuthenticated, Forbidden)
+_CURSOR_KIND = "eligibility-decisions"
+Outcome = Literal["eligible", "not_eligible", "needs_data"]
+
+
+def _desil(info: DesilInfo) -> DesilPublic:
+    return DesilPublic(
+        desil=info.desil,
+        source=info.source,
+        period=info.period,
+        model_version=info.model_version,
+        estimate=info.source == "estimate",
+        label_id=info.label("id"),
+        label_en=info.label("en"),
+    )
+
+
+def _decision_desil(d: EligibilityDecision) -> DesilInfo:
+    if d.desil is None:
+        return NO_DESIL
+    if d.desil_source == "official":
+        return DesilInfo.official(d.desil, d.desil_period or "")
+    return DesilInfo.estimate(d.desil, d.desil_model or "")
+
+
+def _decision(d: EligibilityDecision) -> DecisionPublic:
+    assert d.id is not None
+    reasons = [ReasonPublic(**r) for r in d.reasons]
+    return DecisionPublic(
+        id=d.id,
+        household_id=d.household_id,
+        member_id=d.member_id,
+        programme_id=d.programme_id,
+        unit=d.unit,
+        outcome=d.outcome,
+        outcome_id=OUTCOME_LABELS.get(d.outcome, (d.outcome, d.outcome))[0],
+        reasons=reasons,
+        text_id="; ".join(r.text_id for r in reasons),
+        text_en="; ".join(r.text_en for r in reasons),
+        missing=d.missing,
+        inputs=d.inputs,
+        desil=_desil(_decision_desil(d)),
+        rule_set=d.ruleset_label,
+        rule_set_digest=d.ruleset_digest,
+        reference_date=d.reference_date,
+        run_id=d.run_id,
+        decided_at=as_utc(d.decided_at),
+    )
+
+
+def _household(session: Session, household_id: uuid.UUID, principal: Principal) -> uuid.UUID:
+    return registry.load_household(session=session, household_id=household_id, principal=principal).id
+
+
+@router.get(
+    "/households/{household_id}/eligibility",
+    response_model=HouseholdEligibility,
+    responses=error_responses(*_AUTH, OutOfArea, NotFound),
+)
+def household_eligibility(
+    household_id: uuid.UUID, session: SessionDep, principal: Reader
+) -> HouseholdEligibility:
+    """The family's current decisions, each with its reasons in Bahasa Indonesia and English."""
+    hid = _household(session, household_id, principal)
+    active = repo.active_rule_set(session)
+    return HouseholdEligibility(
+        household_id=hid,
+        desil=_desil(repo.latest_desil(session, [hid]).get(hid, NO_DESIL)),
+        rule_set=active.label if active else None,
+        decisions=[_decision(d) for d in repo.household_decisions(session, hid)],
+    )
+
+
+@router.get(
+    "/households/{household_id}/desil",
+    response_model=DesilHistory,
+    responses=error_responses(*_AUTH, OutOfArea, NotFound),
+)
+def household_desil(household_id: uuid.UUID, session: SessionDep, principal: Reader) -> DesilHistory:
+    """Official desil by BPS period and PMT estimates (always labelled ESTIMATE) by model."""
+    hid = _household(session, household_id, principal)
+    official, estimates = repo.desil_history(session, hid)
+    return DesilHistory(
+        household_id=hid,
+        current=_desil(repo.latest_desil(session, [hid]).get(hid, NO_DESIL)),
+        official=[
+            OfficialDesilPublic(
+                period=f.period,
+                desil=f.desil,
+                import_id=f.import_id,
+                file_name=i.file_name,
+                imported_at=as_utc(i.imported_at),
+            )
+            for f, i in official
+        ],
+        estimates=[
+            EstimatePublic(
+                model_version=e.model_version,
+                desil=e.desil,
+                predicted_pc_spending=e.predicted_pc_spending,
+                missing=e.missing,
+                contributions=e.contributions,
+                computed_at=as_utc(e.computed_at),
+            )
+            for e in estimates
+        ],
+    )
+
+
+@router.get(
+    "/eligibility/decisions",
+    response_model=DecisionList,
+    responses=error_responses(*_AUTH, InvalidData, BadCursor),
+)
+def list_decisions(
+    settings: SettingsDep,
+    session: SessionDep,
+    principal: Reader,
+    programme: Annotated[str | None, Query(description="e.g. pkh, sembako, pbi_jk")] = None,
+    outcome: Outcome | None = None,
+    kecamatan: Annotated[str | None, Query(description="Kemendagri code, e.g. 82.71.07")] = None,
+    kelurahan: Annotated[str | None, Query(description="Kemendagri code, e.g. 82.71.07.1001")] = None,
+    desil: Annotated[int | None, Query(ge=1, le=10)] = None,
+    no_desil: Annotated[
+        bool, Query(description="only decisions made without a desil (belum ada desil)")
+    ] = False,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> DecisionList:
+    """Current decisions in your area, filtered; paged with the cursor."""
+    size = min(limit or settings.page_size_default, settings.page_size_max)
+    after = None
+    if cursor:
+        position: list[Any] = decode_cursor(cursor, key=settings.cursor_key, kind=_CURSOR_KIND)
+        if not position or not isinstance(position[0], int):
+            raise BadCursor("cursor position is malformed")
+        after = position[0]
+    rows = repo.decisions_page(
+        session,
+        programme=programme,
+        outcome=outcome,
+        kecamatan=kecamatan,
+        kelurahan=kelurahan,
+        desil=desil,
+        no_desil=no_desil,
+        scope=principal.kelurahan_scope,
+        after=after,
+        size=size,
+    )
+    more = len(rows) > size
+    page = [d for d, _kel in rows[:size]]
+    next_cursor = (
+        encode_cursor([page[-1].id], key=settings.cursor_key, kind=_CURSOR_KIND) if more and page else None
+    )
+    return DecisionList(data=[_decision(d) for d in page], count=len(page), next_cursor=next_cursor)
+
+
+@router.get("/rule-sets", response_model=list[RuleSetPublic], responses=error_responses(*_AUTH))
+def list_rule_sets(session: SessionDep, principal: Reader) -> list[RuleSetPublic]:
+    """Every stored rule set (draft, active, retired); load and activate them with ``sigap rules``."""
+    return [
+        RuleSetPublic(
+            id=r.id or 0,
+            label=r.label,
+            version=r.version,
+            digest=r.digest,
+            status=r.status,
+            created_by=r.created_by,
+            created_at=as_utc(r.created_at),
+            activated_by=r.activated_by,
+            activated_at=as_utc(r.activated_at) if r.activated_at else None,
+        )
+        for r in repo.rule_sets(session)
+    ]
