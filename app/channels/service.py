@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ClassVar
+from uuid import UUID
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import ColumnElement, func
@@ -40,6 +41,7 @@ from app.channels import outbound, sms_grammar, texts, ussd
 from app.channels.models import ChannelMessage, Contact, OutboundSms, UssdSession
 from app.config import Settings
 from app.db import utcnow
+from app.eligibility.store import EligibilityDecision
 from app.errors import DuplicateIdentity, InvalidData
 from app.registry import repository as registry_repo
 from app.registry import service as registry
@@ -373,7 +375,22 @@ def status_reply(session: Session, household: Household) -> str:
         return texts.status_removed(nik)
     appeal = appeals_repo.latest_of_household(session, household.id)
     return texts.status(nik=nik, registered_on=household.created_at.date(), channel=household.source,
-                        verification=household.verification_status, appeal=appeal.status if appeal else None)
+                        verification=household.verification_status, appeal=appeal.status if appeal else None,
+                        eligibility=_eligibility(session, household.id))
+
+
+def _eligibility(session: Session, household_id: UUID) -> texts.Eligibility | None:
+    """The household's current decisions, or None before its first scoring run."""
+    rows = session.exec(select(EligibilityDecision).where(
+        EligibilityDecision.household_id == household_id, col(EligibilityDecision.current).is_(True))
+        .order_by(col(EligibilityDecision.id))).all()
+    if not rows:
+        return None
+    eligible = tuple(dict.fromkeys(r.programme_id for r in rows if r.outcome == "eligible"))
+    family = next((r for r in rows if r.unit == "family"), rows[0])
+    return texts.Eligibility(eligible=eligible, needs_data=any(r.outcome == "needs_data" for r in rows),
+                             desil=family.desil, desil_source=family.desil_source,
+                             desil_period=family.desil_period)
 
 
 def file_resident_appeal(session: Session, settings: Settings, *, household: Household, phone: str,

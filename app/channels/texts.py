@@ -6,6 +6,7 @@ with the longest values it can carry.  Identifiers appear masked only (``8271***
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from app.channels.gsm7 import clip, fits_one_sms
@@ -67,15 +68,55 @@ def unknown_kelurahan(typed: str, suggestions: list[str]) -> str:
     return clip(f"Kelurahan '{typed[:24]}' tidak ditemukan.{hint} Balas KEL#nama kelurahan")
 
 
+@dataclass(frozen=True)
+class Eligibility:
+    """The family's current decisions as a resident reads them (app/eligibility decisions)."""
+
+    eligible: tuple[str, ...]      # programme ids with an eligible decision (family or a member)
+    needs_data: bool               # nothing eligible, and some decision waits for data
+    desil: int | None
+    desil_source: str | None       # official | estimate
+    desil_period: str | None       # BPS period of an official desil
+
+
+# short programme names for a 160-character reply (an unknown id is shown upper-cased)
+_PROGRAMME = {"pkh": "PKH", "sembako": "Sembako", "blt": "BLT", "pbi_jk": "PBI-JK", "pip": "PIP"}
+
+
+def _desil(e: Eligibility, *, period: bool) -> str:
+    if e.desil is None:
+        return "belum ada desil"
+    if e.desil_source == "estimate":
+        return f"desil {e.desil} PERKIRAAN"  # a computed desil is always labelled an estimate
+    return f"desil {e.desil} BPS {e.desil_period}" if period and e.desil_period else f"desil {e.desil} BPS"
+
+
+def _eligibility_line(e: Eligibility | None, *, period: bool = True, hint: bool = True) -> str:
+    if e is None:
+        return "Hasil kelayakan belum ada."
+    if e.eligible:
+        names = ", ".join(_PROGRAMME.get(p, p.upper()) for p in e.eligible) if hint \
+            else f"{len(e.eligible)} program"  # the last resort to fit: the detail is at the kelurahan
+        return f"Layak: {names} ({_desil(e, period=period)})."
+    if e.needs_data:
+        return f"Data belum lengkap ({_desil(e, period=period)})." + (" Hubungi kelurahan." if hint else "")
+    return f"Belum layak ({_desil(e, period=period)})." + (" Sanggah: SANGGAH#alasan" if hint else "")
+
+
 def status(*, nik: str, registered_on: date, channel: str, verification: str,
-           appeal: str | None = None) -> str:
-    """The family's state; with an appeal, its status replaces the (not yet) eligibility line."""
-    tail = f"Sanggah Anda: {_APPEAL[appeal]}." if appeal else "Hasil kelayakan belum ada."
-    text = (f"SIGAP: Keluarga NIK {nik}, daftar {registered_on:%d-%m-%Y} lewat "
-            f"{_CHANNEL.get(channel, channel)}. Status: {_STATUS.get(verification, verification)}. {tail}")
-    if not fits_one_sms(text):  # the longest states with an appeal: the channel is the least needed
-        text = (f"SIGAP: Keluarga NIK {nik}, daftar {registered_on:%d-%m-%Y}. "
-                f"Status: {_STATUS.get(verification, verification)}. {tail}")
+           appeal: str | None = None, eligibility: Eligibility | None = None) -> str:
+    """The family's state and its eligibility (programmes and the desil they rest on); with an
+    appeal, the appeal's status replaces the eligibility line. When it does not fit one SMS,
+    the registration channel goes first, then the BPS period, then the hint how to appeal."""
+    state = _STATUS.get(verification, verification)
+    for with_channel, period, hint in ((True, True, True), (False, True, True), (False, False, True),
+                                       (False, False, False)):
+        tail = (f"Sanggah Anda: {_APPEAL[appeal]}." if appeal
+                else _eligibility_line(eligibility, period=period, hint=hint))
+        how = f" lewat {_CHANNEL.get(channel, channel)}" if with_channel else ""
+        text = f"SIGAP: Keluarga NIK {nik}, daftar {registered_on:%d-%m-%Y}{how}. Status: {state}. {tail}"
+        if fits_one_sms(text):
+            break
     return _one(text)
 
 
