@@ -14,7 +14,7 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col, func, select
 
 from app.appeals import repository
 from app.appeals.models import Appeal, AppealEvent
@@ -33,7 +33,8 @@ from app.audit import service as audit
 from app.audit.service import ActorRef
 from app.auth.permissions import Principal
 from app.config import Settings
-from app.db import utcnow
+from app.db import as_utc, utcnow
+from app.eligibility.store import EligibilityDecision
 from app.errors import Conflict, FieldProblem, InvalidData, NotFound, OutOfArea, VersionMismatch
 from app.registry import tasks
 from app.registry.models import Household
@@ -72,10 +73,25 @@ def today_in_ternate(now: datetime | None = None) -> date:
 
 
 def window_for(settings: Settings, *, decided_on: date | None = None) -> Window:
-    """The window that applies: from the decision's date when the caller knows it (the hook
-    for eligibility decisions: pass the household's latest decision date for the programme),
-    else from the announcement date setting (``appeal_window_opens``)."""
-    return window(opens_on=decided_on or settings.appeal_window_opens, days=settings.appeal_window_days)
+    """The window that applies. With no announcement (``appeal_window_opens`` unset) appeals
+    are always open. After the announcement, a family whose decision changed later (a
+    re-survey, a new desil) gets its own window from that change: it opens at the later of
+    the announcement and ``decided_on``."""
+    opens = settings.appeal_window_opens
+    if opens is not None and decided_on is not None:
+        opens = max(opens, decided_on)
+    return window(opens_on=opens, days=settings.appeal_window_days)
+
+
+def latest_decision_on(session: Session, household_id: uuid.UUID, programme_id: str | None) -> date | None:
+    """The day (Ternate time) the household's current decision was made: for the programme,
+    or the latest of all its programmes."""
+    stmt = select(func.max(EligibilityDecision.decided_at)).where(
+        EligibilityDecision.household_id == household_id, col(EligibilityDecision.current).is_(True))
+    if programme_id:
+        stmt = stmt.where(EligibilityDecision.programme_id == programme_id)
+    latest = session.exec(stmt).one()
+    return None if latest is None else today_in_ternate(as_utc(latest))
 
 
 def file_appeal(*, session: Session, settings: Settings, household: Household, about: About,
@@ -86,6 +102,8 @@ def file_appeal(*, session: Session, settings: Settings, household: Household, a
     it is new.  A second open appeal on the same subject is refused (``AppealOpen``), or with
     ``existing_ok`` (a resident's retry) the open one is returned unchanged."""
     now = now or utcnow()
+    if decided_on is None:
+        decided_on = latest_decision_on(session, household.id, programme_id)
     win = window_for(settings, decided_on=decided_on)
     today = today_in_ternate(now)
     if not win.admits(today):
