@@ -85,9 +85,11 @@ class FileSpec:
     nik_hint: str = "NIK (NIK_KRT)"  # how the NIK column is named in the "no header" message
     # a key that may appear on one row only (person programmes: several members share a KK)
     unique_keys: tuple[str, ...] = ("nik", "kk")
+    nik_aliases: tuple[str, ...] = ()  # more names of the NIK column for this kind of file
 
     def alias_to_column(self) -> dict[str, str]:
         aliases = dict(KEY_ALIASES)
+        aliases["nik"] = aliases["nik"] + self.nik_aliases
         if self.value is not None:
             aliases[self.value] = self.value_aliases
         return {alias: column for column, names in aliases.items() for alias in names}
