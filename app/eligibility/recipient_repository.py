@@ -72,8 +72,9 @@ def listed_subjects(
     return out
 
 
-def _area(stmt: Select[Any], kecamatan: str | None, kelurahan: str | None,
-          scope: frozenset[str] | None) -> Select[Any]:
+def _area(
+    stmt: Select[Any], kecamatan: str | None, kelurahan: str | None, scope: frozenset[str] | None
+) -> Select[Any]:
     if kecamatan:
         stmt = stmt.where(col(Kelurahan.kecamatan_code) == kecamatan)
     if kelurahan:
@@ -138,12 +139,14 @@ def errors_page(
     decision_columns = (_D.outcome, _D.reasons, _D.desil, _D.desil_source, _D.desil_period, _D.id)
     if kind == "exclusion":
         key = col(_D.id)
-        stmt = _exclusion(programme_id, period, key, _D.household_id, _D.member_id,
-                          *decision_columns, *_AREA_COLUMNS)
+        stmt = _exclusion(
+            programme_id, period, key, _D.household_id, _D.member_id, *decision_columns, *_AREA_COLUMNS
+        )
     else:
         key = col(_R.id)
-        stmt = _inclusion(programme_id, period, key, _R.household_id, _R.member_id,
-                          *decision_columns, *_AREA_COLUMNS)
+        stmt = _inclusion(
+            programme_id, period, key, _R.household_id, _R.member_id, *decision_columns, *_AREA_COLUMNS
+        )
     stmt = _area(stmt, kecamatan, kelurahan, scope).order_by(key)
     if after is not None:
         stmt = stmt.where(key > after)

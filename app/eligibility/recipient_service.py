@@ -214,8 +214,13 @@ def error_summary(
     out: dict[str, AreaCount] = {}
     for kind in kinds:
         for kec, kec_name, kel, kel_name, n in rrepo.error_counts(
-            session, kind=kind, programme_id=programme_id, period=period,
-            kecamatan=kecamatan, kelurahan=kelurahan, scope=scope,
+            session,
+            kind=kind,
+            programme_id=programme_id,
+            period=period,
+            kecamatan=kecamatan,
+            kelurahan=kelurahan,
+            scope=scope,
         ):
             area = out.setdefault(kec, AreaCount(kec, kec_name))
             _, excl, incl = area.kelurahan.get(kel, (kel_name, 0, 0))
@@ -242,6 +247,13 @@ def list_errors(
 ) -> list[ErrorRow]:
     """Errors of one kind (``size`` + 1 rows when paged, to tell whether there are more)."""
     return rrepo.errors_page(
-        session, kind=kind, programme_id=programme_id, period=period, kecamatan=kecamatan,
-        kelurahan=kelurahan, scope=scope, after=after, size=size,
+        session,
+        kind=kind,
+        programme_id=programme_id,
+        period=period,
+        kecamatan=kecamatan,
+        kelurahan=kelurahan,
+        scope=scope,
+        after=after,
+        size=size,
     )
