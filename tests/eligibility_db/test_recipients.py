@@ -4,21 +4,27 @@ inclusion errors with the decisions' reasons, per kecamatan and kelurahan, and t
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
+from typer.testing import CliRunner, Result
 
 from app.auth.models import Role
+from app.db import utcnow
 from app.eligibility import desil_service, recipient_service, rules_service, scoring
+from app.eligibility import recipients_cli as recipients_cli_module
 from app.eligibility.desil_file import read_desil_file
 from app.eligibility.keyed_match import write_report
 from app.eligibility.recipient_file import read_recipient_file
-from app.eligibility.store import ProgrammeRecipient, RecipientImport
-from app.registry.models import Member
+from app.eligibility.recipient_repository import ErrorKind
+from app.eligibility.recipients_cli import recipients_cli
+from app.eligibility.store import EligibilityDecision, ProgrammeRecipient, RecipientImport
+from app.registry.models import Household, Member
 from tests import factories as f
 from tests.conftest import Account
 from tests.eligibility_db.helpers import ACTOR, Family, family, write_csv, write_xlsx, young_family
@@ -169,6 +175,54 @@ class TestErrors:
         )
         assert len(other) == 3
 
+    def test_person_programmes_by_member(self, db: Session, tmp_path: Path) -> None:
+        fams = _scenario(db, tmp_path)
+        poor = fams["poor"]
+        members = {m.nik: m.id for m in db.exec(select(Member).where(Member.household_id == poor.id)).all()}
+        head_id = members[poor.head_nik]
+        eligible = {
+            d.member_id
+            for d in db.exec(
+                select(EligibilityDecision).where(
+                    EligibilityDecision.household_id == poor.id,
+                    EligibilityDecision.programme_id == "pbi_jk",
+                    col(EligibilityDecision.current),
+                    EligibilityDecision.outcome == "eligible",
+                )
+            ).all()
+        }
+        assert head_id in eligible and len(eligible) > 1
+        pbi = write_csv(tmp_path / "pbi.csv", [["NIK_PESERTA"], [poor.head_nik]])
+        assert _import(db, pbi, "pbi_jk").written == 1
+        excl = recipient_service.list_errors(
+            session=db, kind="exclusion", programme_id="pbi_jk", period=PERIOD
+        )
+        mine = {r.member_id for r in excl if r.household_id == poor.id}
+        assert mine == eligible - {head_id}  # the head receives; the others are exclusion errors
+        # the head (an adult) on a PIP list: outside PIP's target group, so no decision at all
+        pip = write_csv(tmp_path / "pip.csv", [["NIK_SISWA"], [poor.head_nik]])
+        assert _import(db, pip, "pip").written == 1
+        (row,) = recipient_service.list_errors(
+            session=db, kind="inclusion", programme_id="pip", period=PERIOD
+        )
+        assert row.member_id == head_id and row.outcome is None
+        assert recipient_service.reason_texts(row) == recipient_service.NO_DECISION
+
+    def test_merged_away_households_are_not_errors(self, db: Session, tmp_path: Path) -> None:
+        fams = _scenario(db, tmp_path)
+        for key in ("poor", "rich"):
+            row = db.get(Household, fams[key].id)
+            assert row is not None
+            row.merged_into_id, row.deleted_at = fams["fine"].id, utcnow()
+        db.flush()
+        kinds: tuple[ErrorKind, ...] = ("exclusion", "inclusion")
+        errors = [
+            r.household_id
+            for kind in kinds
+            for r in recipient_service.list_errors(session=db, kind=kind, programme_id="pkh", period=PERIOD)
+        ]
+        assert sorted(map(str, errors)) == sorted(str(fams[k].id) for k in ("moti", "dead"))
+
     def test_summary_per_kecamatan_and_kelurahan(self, db: Session, tmp_path: Path) -> None:
         _scenario(db, tmp_path)
         summary = {
@@ -228,3 +282,34 @@ class TestErrorsApi:
         assert unknown.status_code == 422
         bad = client.get("/eligibility/errors", params={**params, "period": "2026-3"}, headers=admin.headers)
         assert bad.status_code == 422
+
+
+class TestCli:
+    """The commands on the test's own session (its commits are savepoint releases)."""
+
+    @pytest.fixture
+    def run(self, db: Session, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+        @contextmanager
+        def session() -> Iterator[Session]:
+            yield db
+
+        monkeypatch.setattr(recipients_cli_module, "cli_session", session)
+        return lambda *args: CliRunner().invoke(recipients_cli, [str(a) for a in args])
+
+    def test_import_report_and_errors_file(
+        self, db: Session, tmp_path: Path, run: Callable[..., Result]
+    ) -> None:
+        fams = _scenario(db, tmp_path)
+        path = write_csv(tmp_path / "q2.csv", [["NO_KK"], [fams["rich"].kk], [f.kk("827107")]])
+        result = run("import", path, "--programme", "pkh", "--period", "2026-Q2")
+        assert result.exit_code == 0, result.output
+        report = (tmp_path / "q2.report.csv").read_text(encoding="utf-8")
+        assert "unmatched" in report and "tidak ada keluarga" in report and "no family" in report
+        assert run("import", path, "--programme", "kip", "--period", "2026-Q2").exit_code == 2
+        out = tmp_path / "errors.csv"
+        result = run("errors", "--programme", "pkh", "--period", "2026-Q2", "--output", out)
+        assert result.exit_code == 0, result.output
+        lines = list(csv.reader(out.read_text(encoding="utf-8").splitlines()))
+        kinds = sorted(line[0] for line in lines[1:])
+        assert kinds == ["eksklusi/exclusion"] * 3 + ["inklusi/inclusion"]
+        assert any("desil 8" in line[9] for line in lines[1:])
