@@ -22,6 +22,7 @@ from app.auth.schemas import UserCreate
 from app.config import PROJECT_ROOT, get_settings
 from app.db import engine_from_settings, new_session
 from app.eligibility.desil_cli import desil_cli
+from app.eligibility.recipients_cli import recipients_cli
 from app.eligibility.rules_cli import rules_cli, score_cli
 from app.reconcile.commands import dedup_cli
 from app.reconcile.dukcapil_cli import dukcapil_cli
@@ -37,6 +38,7 @@ cli.add_typer(dukcapil_cli, name="dukcapil")
 cli.add_typer(desil_cli, name="desil")
 cli.add_typer(rules_cli, name="rules")
 cli.add_typer(score_cli, name="score")
+cli.add_typer(recipients_cli, name="recipients")
 console = Console(stderr=True)
 OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
 

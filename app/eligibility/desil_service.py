@@ -1,16 +1,18 @@
 """Official desil imports (matched to canonical households), PMT estimates and calibration.
 
+Reading the file is :mod:`keyed_file`'s and matching its rows :mod:`keyed_match`'s (shared
+with the recipient lists).
+
 Services flush, never commit; the CLI owns the transaction (one per import file: all or
 nothing; one per batch for estimates).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,34 +26,17 @@ from app import bulk
 from app.audit import service as audit
 from app.audit.service import ActorRef
 from app.db import utcnow
+from app.eligibility import keyed_match
 from app.eligibility import repository as repo
 from app.eligibility.calibration import CalibrationReport, calibration_report
-from app.eligibility.desil_file import DesilFile, DesilRow, RowProblem
+from app.eligibility.desil_file import DesilFile
+from app.eligibility.keyed_match import ReportLine, RowStatus, match_rows, problem_line
 from app.eligibility.pmt import PmtModel, estimate
 from app.eligibility.store import DesilEstimate, DesilImport, FamilyDesil
-from app.registry.identifiers import mask
 
-RowStatus = Literal["matched", "unmatched", "ambiguous", "invalid"]
-STATUS_TEXT: dict[str, tuple[str, str]] = {
-    "matched": ("padan", "matched"),
-    "unmatched": ("tidak padan", "unmatched"),
-    "ambiguous": ("meragukan", "ambiguous"),
-    "invalid": ("tidak valid", "invalid"),
-}
 REPORT_HEADER = ("baris/row", "status", "NIK", "NO_KK", "DESIL", "alasan", "reason")
 _FAMILY_DESIL = FamilyDesil.__table__  # type: ignore[attr-defined]
 _ESTIMATE = DesilEstimate.__table__  # type: ignore[attr-defined]
-
-
-@dataclass(frozen=True, slots=True)
-class ReportLine:
-    row: int
-    status: RowStatus
-    nik: str | None
-    kk: str | None
-    desil: str | None
-    reason_id: str
-    reason_en: str
 
 
 @dataclass
@@ -68,103 +53,13 @@ class ImportResult:
         return sum(1 for line in self.report if line.status == status)
 
 
-@dataclass(frozen=True, slots=True)
-class _Match:
-    row: DesilRow
-    household_id: uuid.UUID | None
-    status: RowStatus
-    reason_id: str = ""
-    reason_en: str = ""
-
-
-def _problem_line(p: RowProblem) -> ReportLine:
-    where_id = f"kolom {p.column}: " if p.column else ""
-    where_en = f"column {p.column}: " if p.column else ""
-    return ReportLine(p.row, "invalid", p.nik, p.kk, p.desil, where_id + p.reason_id, where_en + p.reason_en)
-
-
-def match_rows(session: Session, rows: list[DesilRow]) -> list[_Match]:
-    """Each row's canonical household: by the head's NIK and/or the KK (now or in its history)."""
-    by_nik = repo.members_by_nik(session, sorted({r.nik for r in rows if r.nik}))
-    by_kk = repo.households_by_kk(session, sorted({r.kk for r in rows if r.kk}))
-    out: list[_Match] = []
-    for r in rows:
-        member = by_nik.get(r.nik) if r.nik else None
-        head = member[0] if member is not None and member[1] == "head" else None
-        kk_homes = by_kk.get(r.kk, set()) if r.kk else set()
-        if head is not None and kk_homes and head not in kk_homes:
-            out.append(
-                _Match(
-                    r,
-                    None,
-                    "ambiguous",
-                    "NIK kepala keluarga dan nomor KK menunjuk dua keluarga berbeda",
-                    "the head's NIK and the KK number point to two different families",
-                )
-            )
-        elif head is not None:
-            out.append(_Match(r, head, "matched"))
-        elif len(kk_homes) == 1:
-            out.append(_Match(r, next(iter(kk_homes)), "matched"))
-        elif len(kk_homes) > 1:
-            out.append(
-                _Match(
-                    r,
-                    None,
-                    "ambiguous",
-                    f"nomor KK dipakai {len(kk_homes)} keluarga (sekarang atau dulu)",
-                    f"the KK number is carried by {len(kk_homes)} families (now or in their history)",
-                )
-            )
-        elif member is not None:
-            out.append(
-                _Match(
-                    r,
-                    None,
-                    "unmatched",
-                    "NIK milik anggota keluarga yang bukan kepala keluarga; periksa apakah keluarga "
-                    "sudah pisah KK",
-                    "the NIK belongs to a member who is not the head of the family; "
-                    "check whether the family has split",
-                )
-            )
-        else:
-            out.append(
-                _Match(
-                    r,
-                    None,
-                    "unmatched",
-                    "tidak ada keluarga dengan NIK kepala keluarga atau nomor KK ini",
-                    "no family in the registry has this head's NIK or this KK number",
-                )
-            )
-    rows_of: dict[uuid.UUID, list[int]] = defaultdict(list)
-    for m in out:
-        if m.household_id is not None:
-            rows_of[m.household_id].append(m.row.row)
-    final = []
-    for m in out:
-        shared = rows_of.get(m.household_id, []) if m.household_id else []
-        if len(shared) > 1:
-            others = ", ".join(str(n) for n in shared if n != m.row.row)
-            m = _Match(
-                m.row,
-                None,
-                "ambiguous",
-                f"baris {others} menunjuk keluarga yang sama",
-                f"rows {others} match the same family",
-            )
-        final.append(m)
-    return final
-
-
 def import_desil(
     *, session: Session, data: DesilFile, actor: ActorRef, accept_valid: bool = False
 ) -> ImportResult:
     """Store the matched rows of a checked file; flushes. Nothing is stored when the file has
     row problems (unless ``accept_valid``) or was already imported for the same period."""
     result = ImportResult(status="refused", rows=data.total)
-    result.report = [_problem_line(p) for p in data.problems]
+    result.report = [problem_line(p) for p in data.problems]
     if data.problems and not accept_valid:
         return result
     earlier = repo.find_import(session, data.sha256, data.period)
@@ -172,11 +67,7 @@ def import_desil(
         result.status, result.import_id = "already_imported", earlier.id
         return result
     matches = match_rows(session, data.rows)
-    result.report += [
-        ReportLine(m.row.row, m.status, m.row.nik, m.row.kk, str(m.row.desil), m.reason_id, m.reason_en)
-        for m in matches
-        if m.status != "matched"
-    ]
+    result.report += [m.report_line() for m in matches if m.status != "matched"]
     result.report.sort(key=lambda line: line.row)
     matched = [m for m in matches if m.household_id is not None]
     record = DesilImport(
@@ -207,19 +98,19 @@ def import_desil(
                 {
                     "household_id": m.household_id,
                     "period": data.period,
-                    "desil": m.row.desil,
+                    "desil": m.row.value,
                     "source": "bps",
                     "import_id": record.id,
                     "row_number": m.row.row,
                     "updated_at": now,
                 }
             )
-        elif before[1] != m.row.desil:
+        elif before[1] != m.row.value:
             session.execute(
                 update(FamilyDesil)
                 .where(col(FamilyDesil.id) == before[0])
                 .values(
-                    desil=m.row.desil, import_id=record.id, row_number=m.row.row, updated_at=now
+                    desil=m.row.value, import_id=record.id, row_number=m.row.row, updated_at=now
                 )
             )
             changes.append(
@@ -229,7 +120,7 @@ def import_desil(
                     entity_type="family_desil",
                     entity_id=str(before[0]),
                     household_id=m.household_id,
-                    changes={"desil": [before[1], m.row.desil], "import_id": [None, record.id]},
+                    changes={"desil": [before[1], m.row.value], "import_id": [None, record.id]},
                 )
             )
         else:
@@ -262,23 +153,8 @@ def import_desil(
 
 
 def write_report(path: Path, lines: list[ReportLine]) -> None:
-    """The rows not imported, with the reason in both languages. NIK and KK are masked: the
-    row number finds the line in the operator's own file."""
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(REPORT_HEADER)
-        for line in lines:
-            writer.writerow(
-                (
-                    line.row,
-                    line.status,
-                    mask(line.nik) or "",
-                    mask(line.kk) or "",
-                    line.desil or "",
-                    line.reason_id,
-                    line.reason_en,
-                )
-            )
+    """The rows not imported (see :func:`keyed_match.write_report`)."""
+    keyed_match.write_report(path, lines, value_header="DESIL")
 
 
 # ---------------------------------------------------------------- estimates

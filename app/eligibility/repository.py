@@ -56,15 +56,15 @@ def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
 # ---------------------------------------------------------------- matching an import
 
 
-def members_by_nik(session: Session, niks: Sequence[str]) -> dict[str, tuple[uuid.UUID, str]]:
-    """NIK -> (household, relation) of the canonical member carrying it."""
-    out: dict[str, tuple[uuid.UUID, str]] = {}
+def members_by_nik(session: Session, niks: Sequence[str]) -> dict[str, tuple[uuid.UUID, str, uuid.UUID]]:
+    """NIK -> (household, relation, member) of the canonical member carrying it."""
+    out: dict[str, tuple[uuid.UUID, str, uuid.UUID]] = {}
     for part in chunks(niks):
-        stmt = canonical.member_columns(Member.nik, Member.household_id, Member.relation).where(
+        stmt = canonical.member_columns(Member.nik, Member.household_id, Member.relation, Member.id).where(
             col(Member.nik).in_(part)
         )
-        for nik, household_id, relation in session.execute(stmt):
-            out[nik] = (household_id, relation)
+        for nik, household_id, relation, member_id in session.execute(stmt):
+            out[nik] = (household_id, relation, member_id)
     return out
 
 

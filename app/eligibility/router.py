@@ -15,16 +15,21 @@ from sqlmodel import Session
 from app.auth.dependencies import SettingsDep, require
 from app.auth.permissions import Action, Principal
 from app.db import SessionDep, as_utc
+from app.eligibility import recipient_service
 from app.eligibility import repository as repo
 from app.eligibility.decide import OUTCOME_LABELS
 from app.eligibility.facts import NO_DESIL, DesilInfo
+from app.eligibility.recipient_repository import ErrorRow
 from app.eligibility.schemas import (
     DecisionList,
     DecisionPublic,
     DesilHistory,
     DesilPublic,
+    EligibilityErrorList,
+    EligibilityErrorPublic,
     EstimatePublic,
     HouseholdEligibility,
+    KecamatanErrorCount,
     OfficialDesilPublic,
     ReasonPublic,
     RuleSetPublic,
@@ -47,6 +52,7 @@ Reader = Annotated[Principal, Depends(require(Action.eligibility_read))]
 _AUTH = (NotAuthenticated, Forbidden)
 _CURSOR_KIND = "eligibility-decisions"
 Outcome = Literal["eligible", "not_eligible", "needs_data"]
+ErrorKindQuery = Literal["exclusion", "inclusion"]
 
 
 def _desil(info: DesilInfo) -> DesilPublic:
@@ -61,12 +67,12 @@ def _desil(info: DesilInfo) -> DesilPublic:
     )
 
 
-def _decision_desil(d: EligibilityDecision) -> DesilInfo:
+def _decision_desil(d: EligibilityDecision | ErrorRow) -> DesilInfo:
     if d.desil is None:
         return NO_DESIL
     if d.desil_source == "official":
         return DesilInfo.official(d.desil, d.desil_period or "")
-    return DesilInfo.estimate(d.desil, d.desil_model or "")
+    return DesilInfo.estimate(d.desil, getattr(d, "desil_model", None) or "")
 
 
 def _decision(d: EligibilityDecision) -> DecisionPublic:
@@ -218,3 +224,83 @@ def list_rule_sets(session: SessionDep, principal: Reader) -> list[RuleSetPublic
         )
         for r in repo.rule_sets(session)
     ]
+
+
+def _error(e: ErrorRow) -> EligibilityErrorPublic:
+    text_id, text_en = recipient_service.reason_texts(e)
+    return EligibilityErrorPublic(
+        kind=e.kind,
+        household_id=e.household_id,
+        member_id=e.member_id,
+        outcome=e.outcome,
+        outcome_id=OUTCOME_LABELS.get(e.outcome, (e.outcome, e.outcome))[0] if e.outcome else None,
+        reasons=[ReasonPublic(**r) for r in e.reasons] if e.outcome else [],
+        text_id=text_id,
+        text_en=text_en,
+        desil=_desil(_decision_desil(e)),
+        decision_id=e.decision_id,
+        kecamatan_code=e.kecamatan_code,
+        kecamatan_name=e.kecamatan_name,
+        kelurahan_code=e.kelurahan_code,
+        kelurahan_name=e.kelurahan_name,
+    )
+
+
+@router.get(
+    "/eligibility/errors",
+    response_model=EligibilityErrorList,
+    responses=error_responses(*_AUTH, InvalidData, BadCursor),
+)
+def list_errors(
+    settings: SettingsDep,
+    session: SessionDep,
+    principal: Reader,
+    programme: Annotated[str, Query(description="a programme of the active rule set, e.g. pkh")],
+    period: Annotated[
+        str, Query(pattern=r"^\d{4}-Q[1-4]$", description="recipient list period, e.g. 2026-Q1")
+    ],
+    kind: Annotated[
+        ErrorKindQuery,
+        Query(description="exclusion: eligible, not receiving; inclusion: receiving, not eligible"),
+    ],
+    kecamatan: Annotated[str | None, Query(description="Kemendagri code, e.g. 82.71.07")] = None,
+    kelurahan: Annotated[str | None, Query(description="Kemendagri code, e.g. 82.71.07.1001")] = None,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> EligibilityErrorList:
+    """Exclusion or inclusion errors of a programme and period in your area, with the current
+    decision's reasons, by kecamatan and kelurahan; paged, with counts per kecamatan."""
+    recipient_service.programme_unit(session=session, programme_id=programme)
+    size = min(limit or settings.page_size_default, settings.page_size_max)
+    cursor_kind = f"eligibility-errors-{kind}"
+    after = None
+    if cursor:
+        position: list[Any] = decode_cursor(cursor, key=settings.cursor_key, kind=cursor_kind)
+        if not position or not isinstance(position[0], int):
+            raise BadCursor("cursor position is malformed")
+        after = position[0]
+    scope = principal.kelurahan_scope
+    rows = recipient_service.list_errors(
+        session=session, kind=kind, programme_id=programme, period=period, kecamatan=kecamatan,
+        kelurahan=kelurahan, scope=scope, after=after, size=size,
+    )
+    page = rows[:size]
+    more = len(rows) > size
+    next_cursor = encode_cursor([page[-1].key], key=settings.cursor_key, kind=cursor_kind) if more else None
+    counts = recipient_service.error_summary(
+        session=session, programme_id=programme, period=period, kinds=(kind,), kecamatan=kecamatan,
+        kelurahan=kelurahan, scope=scope,
+    )
+    return EligibilityErrorList(
+        data=[_error(e) for e in page],
+        count=len(page),
+        next_cursor=next_cursor,
+        by_kecamatan=[
+            KecamatanErrorCount(
+                kecamatan_code=a.kecamatan_code,
+                kecamatan_name=a.kecamatan_name,
+                errors=a.exclusion if kind == "exclusion" else a.inclusion,
+            )
+            for a in counts
+        ],
+    )

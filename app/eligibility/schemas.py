@@ -96,3 +96,36 @@ class RuleSetPublic(BaseModel):
     created_at: datetime
     activated_by: str | None
     activated_at: datetime | None
+
+
+class EligibilityErrorPublic(BaseModel):
+    kind: str = Field(
+        description="exclusion (eligible, not receiving) or inclusion (receiving, not eligible)"
+    )
+    household_id: uuid.UUID
+    member_id: uuid.UUID | None = Field(description="person programmes: who")
+    outcome: str | None = Field(description="the current decision: eligible / not_eligible / needs_data; "
+                                "null: no current decision for this recipient")
+    outcome_id: str | None = Field(description="layak / tidak layak / perlu data")
+    reasons: list[ReasonPublic]
+    text_id: str = Field(description="the decision's reasons joined, Bahasa Indonesia")
+    text_en: str
+    desil: DesilPublic
+    decision_id: int | None
+    kecamatan_code: str
+    kecamatan_name: str
+    kelurahan_code: str
+    kelurahan_name: str
+
+
+class KecamatanErrorCount(BaseModel):
+    kecamatan_code: str
+    kecamatan_name: str
+    errors: int = Field(description="errors of the requested kind in your area and filters")
+
+
+class EligibilityErrorList(BaseModel):
+    data: list[EligibilityErrorPublic]
+    count: int
+    next_cursor: str | None
+    by_kecamatan: list[KecamatanErrorCount] = Field(description="counts of the whole result, not the page")

@@ -175,3 +175,52 @@ class EligibilityDecision(SQLModel, table=True):
     current: bool = True
     superseded_at: datetime | None = Field(default=None, sa_type=_TS)
     superseded_by_run: int | None = Field(default=None)
+
+
+class RecipientImport(SQLModel, table=True):
+    """A recipient list file (programme or bank) imported for a programme and period."""
+
+    __tablename__ = "recipient_import"
+    __table_args__ = (
+        UniqueConstraint("sha256", "programme_id", "period", name="uq_recipient_import_file"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    programme_id: str = Field(max_length=40)
+    period: str = Field(max_length=7)
+    file_name: str = Field(max_length=200)
+    sha256: str = Field(max_length=64)
+    imported_by: str = Field(max_length=80)
+    imported_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
+    accept_valid: bool = False
+    rows: int = 0
+    matched: int = 0
+    unmatched: int = 0
+    ambiguous: int = 0
+    invalid: int = 0
+    written: int = 0  # new programme_recipient rows
+    unchanged: int = 0  # already listed for this programme and period
+
+
+class ProgrammeRecipient(SQLModel, table=True):
+    """Who actually receives a programme in a period: a family (``member_id`` null) or a
+    person. ``subject`` is the member id or ``family`` (as in ``eligibility_decision``), so
+    the unique constraint holds without relying on NULLs comparing equal."""
+
+    __tablename__ = "programme_recipient"
+    __table_args__ = (
+        UniqueConstraint(
+            "programme_id", "period", "household_id", "subject", name="uq_programme_recipient_subject"
+        ),
+        Index("ix_programme_recipient_household", "household_id", "programme_id", "period"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    programme_id: str = Field(max_length=40)
+    period: str = Field(max_length=7)  # YYYY-Qn
+    household_id: uuid.UUID = Field(foreign_key="household.id")
+    member_id: uuid.UUID | None = Field(default=None, foreign_key="member.id")
+    subject: str = Field(max_length=36)  # member id, or "family"
+    import_id: int = Field(foreign_key="recipient_import.id", index=True)
+    row_number: int
+    created_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
