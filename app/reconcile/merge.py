@@ -18,7 +18,8 @@ their members as they were, ``merge_record.changes`` every value written and eve
 not taken (``rule`` ``kept_survivor`` / ``kept_latest_visit``, with the other value), and
 the audit trail of both records says what the merge did. Members of the merged household
 not joined to a survivor member move to the survivor household, as do its open field tasks,
-its residents' SMS/USSD contacts, its photos and its open appeals (sanggah).
+its residents' SMS/USSD contacts, its photos, its open appeals (sanggah) and its rows in the
+programmes' recipient lists.
 
 ``unmerge`` restores both records: every value the merge wrote goes back unless it was
 edited since (then the edit stays and is listed in ``undo_kept``), the merged household and
@@ -41,6 +42,7 @@ from app.audit import service as audit
 from app.audit.service import ActorRef, jsonable
 from app.channels.models import Contact
 from app.db import as_utc, utcnow
+from app.eligibility.store import ProgrammeRecipient
 from app.errors import Conflict, NotFound
 from app.media.models import MediaLink
 from app.reconcile.store import DukcapilCheck, MatchCandidate, MergeRecord
@@ -63,6 +65,9 @@ _MEMBER_OWN = frozenset({"relation"})
 # rows that point at a household and follow it into the survivor (entity name -> model)
 _REFERENCES: dict[str, Any] = {"field_task": FieldTask, "channel_contact": Contact, "media_link": MediaLink,
                                "appeal": Appeal}
+# what unmerge may put back: the references, and the recipient rows (moved by _move_recipients)
+_RESTORABLE: dict[str, Any] = {**_REFERENCES, "programme_recipient": ProgrammeRecipient}
+_INT_KEYS = (Contact, ProgrammeRecipient)
 
 
 def _empty(value: Any) -> bool:
@@ -130,7 +135,7 @@ class _Writer:
                                  "old": jsonable(mine), "new": jsonable(mine), "other": jsonable(other),
                                  "rule": "kept_survivor"})
 
-    def move(self, entity: str, row_id: uuid.UUID, field: str, old: Any, new: Any) -> None:
+    def move(self, entity: str, row_id: object, field: str, old: Any, new: Any) -> None:
         self.changes.append({"entity": entity, "id": str(row_id), "field": field,
                              "old": jsonable(old), "new": jsonable(new), "rule": "moved"})
 
@@ -259,6 +264,8 @@ def merge_candidate(session: Session, candidate: MatchCandidate, *, actor: Actor
                 row.updated_at = now
             session.add(row)
 
+    _move_recipients(session, w, survivor, merged, {m.id: s.id for s, m in pairs})
+
     changed_members = {uuid.UUID(c["id"]) for c in w.changes if c["entity"] == "member"}
     survivor_members = [s for s, _ in pairs if s.id in changed_members] + moved
     for s in survivor_members:
@@ -286,6 +293,29 @@ def merge_candidate(session: Session, candidate: MatchCandidate, *, actor: Actor
         m.id: merged.kelurahan_code for m in moved if merged.kelurahan_code != survivor.kelurahan_code})
     session.flush()
     return record
+
+
+def _move_recipients(session: Session, w: _Writer, survivor: Household, merged: Household,
+                     joined: dict[uuid.UUID, uuid.UUID]) -> None:
+    """Who receives a programme follows the family (else the targeting-error report would call
+    the survivor "eligible, not receiving"); a person joined to a survivor member becomes that
+    member. A row the survivor already has (same programme, period, subject) stays put."""
+    rows = session.exec(select(ProgrammeRecipient).where(ProgrammeRecipient.household_id == merged.id)).all()
+    for row in rows:
+        member = joined.get(row.member_id, row.member_id) if row.member_id else None
+        subject = str(member) if member else row.subject
+        clash = session.exec(select(ProgrammeRecipient.id).where(
+            ProgrammeRecipient.programme_id == row.programme_id, ProgrammeRecipient.period == row.period,
+            ProgrammeRecipient.household_id == survivor.id, ProgrammeRecipient.subject == subject)).first()
+        if clash is not None:
+            continue
+        w.move("programme_recipient", row.id, "household_id", merged.id, survivor.id)
+        row.household_id = survivor.id
+        if subject != row.subject:
+            w.move("programme_recipient", row.id, "member_id", row.member_id, member)
+            w.move("programme_recipient", row.id, "subject", row.subject, subject)
+            row.member_id, row.subject = member, subject
+        session.add(row)
 
 
 def _touch(row: Household | Member, now: datetime, actor: ActorRef | None = None) -> None:
@@ -385,8 +415,8 @@ def unmerge(session: Session, merge_id: int, *, actor: ActorRef, note: str | Non
         elif c["entity"] == "member":
             row = members.get(uuid.UUID(c["id"]))
         else:
-            model = _REFERENCES[c["entity"]]
-            row = session.get(model, int(c["id"]) if model is Contact else uuid.UUID(c["id"]))
+            model = _RESTORABLE[c["entity"]]
+            row = session.get(model, int(c["id"]) if model in _INT_KEYS else uuid.UUID(c["id"]))
         if row is None:
             kept.append({**c, "current": None, "why": "gone"})
             continue
@@ -458,7 +488,7 @@ def _restore_value(row: Any, field: str, old: Any) -> Any:
     """A JSON value of the snapshot back into the column's Python type."""
     if old is None:
         return None
-    if field in ("household_id", "merged_into_id"):
+    if field in ("household_id", "merged_into_id", "member_id"):
         return uuid.UUID(old)
     python_type = type(row).model_fields[field].annotation
     text = str(python_type)

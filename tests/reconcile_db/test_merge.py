@@ -23,6 +23,7 @@ from app.audit.models import AuditEntry
 from app.audit.service import ActorRef
 from app.auth.models import Role
 from app.auth.permissions import Principal
+from app.eligibility.store import ProgrammeRecipient, RecipientImport
 from app.errors import Conflict
 from app.reconcile import canonical, merge
 from app.reconcile.store import DukcapilCheck, MatchCandidate, MergeRecord
@@ -260,3 +261,28 @@ def test_open_appeals_follow_the_family_and_come_back(db: Session, family: dict[
     assert (moved.household_id, clash.household_id, theirs.household_id) == (visited.id, lead.id, visited.id)
     merge.unmerge(db, record.id or 0, actor=SUPERVISOR)
     assert (moved.household_id, clash.household_id) == (lead.id, lead.id)
+
+
+def test_programme_recipients_follow_the_family_and_come_back(db: Session, family: dict[str, Any]) -> None:
+    lead, visited = family["lead"], family["visited"]
+    batch = RecipientImport(programme_id="pkh", period="2026-Q1", file_name="bank.csv", sha256="0" * 64,
+                            imported_by="test")
+    db.add(batch)
+    db.flush()
+    head = family["lead_head"]
+    as_family = ProgrammeRecipient(programme_id="pkh", period="2026-Q1", household_id=lead.id,
+                                   subject="family", import_id=batch.id or 0, row_number=2)
+    as_person = ProgrammeRecipient(programme_id="pbi_jk", period="2026-Q1", household_id=lead.id,
+                                   member_id=head.id, subject=str(head.id), import_id=batch.id or 0,
+                                   row_number=3)
+    db.add_all([as_family, as_person])
+    db.flush()
+    record = merge.merge_candidate(db, family["candidate"], actor=SUPERVISOR, automatic=True)
+    survivor_head = family["visited_head"].id
+    assert (as_family.household_id, as_family.subject) == (visited.id, "family")
+    assert (as_person.household_id, as_person.member_id, as_person.subject) == (
+        visited.id, survivor_head, str(survivor_head))
+    merge.unmerge(db, record.id or 0, actor=SUPERVISOR)
+    assert as_family.household_id == lead.id
+    assert (as_person.household_id, as_person.member_id, as_person.subject) == (
+        lead.id, head.id, str(head.id))
