@@ -321,7 +321,8 @@ _SMS_ACTIONS = {
 
 
 def _actor(phone: str, channel: str) -> ActorRef:
-    return ActorRef(user_id=None, name=f"{channel}:{phone[:-4]}****", channel=channel)
+    # masked like the phone everywhere else: two differently masked copies would give it away
+    return ActorRef(user_id=None, name=f"{channel}:{mask(phone)}", channel=channel)
 
 
 def register_lead(session: Session, settings: Settings, *, contact: Contact, channel: str, nik: str,
@@ -361,8 +362,11 @@ def _registered_household(session: Session, contact: Contact | None, *,
 
 
 def _head_nik(session: Session, household: Household) -> str | None:
+    """The current head's NIK; a removed household's last head (its members are all deleted)."""
     return session.exec(select(Member.nik).where(Member.household_id == household.id,
-                                                 Member.relation == "head")).first()
+                                                 Member.relation == "head")
+                        .order_by(col(Member.deleted_at).is_(None).desc(), col(Member.updated_at).desc())
+                        ).first()
 
 
 def _already_registered(session: Session, household: Household) -> str:

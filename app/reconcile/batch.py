@@ -146,7 +146,7 @@ def run_batch(engine: Engine, *, config: LinkConfig | None = None, progress: Pro
         for start in range(0, len(to_merge), 100):
             with new_session(engine) as session:
                 for cid in to_merge[start:start + 100]:
-                    row = session.get(MatchCandidate, cid, with_for_update=True)
+                    row = session.get(MatchCandidate, cid)  # merge_candidate locks it after the households
                     if row is None or row.status != PENDING:
                         continue
                     if auto_merge(session, row):

@@ -32,7 +32,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -63,8 +63,9 @@ _HOUSEHOLD_OWN = frozenset({"source", "verification_status"})  # the survivor's,
 MEMBER_IDENTITY = ("nik", "full_name", "sex", "birth_place", "birth_date")
 _MEMBER_OWN = frozenset({"relation"})
 # rows that point at a household and follow it into the survivor (entity name -> model)
-_REFERENCES: dict[str, Any] = {"field_task": FieldTask, "channel_contact": Contact, "media_link": MediaLink,
-                               "appeal": Appeal}
+# (appeals before tasks: appeals.change_status locks an appeal, then its task)
+_REFERENCES: dict[str, Any] = {"appeal": Appeal, "field_task": FieldTask, "channel_contact": Contact,
+                               "media_link": MediaLink}
 # what unmerge may put back: the references, and the recipient rows (moved by _move_recipients)
 _RESTORABLE: dict[str, Any] = {**_REFERENCES, "programme_recipient": ProgrammeRecipient}
 _INT_KEYS = (Contact, ProgrammeRecipient)
@@ -177,7 +178,13 @@ def merge_candidate(session: Session, candidate: MatchCandidate, *, actor: Actor
         raise Conflict(f"candidate {candidate.id} is {candidate.status}, not pending",
                        detail={"status": candidate.status})
     first, second = sorted((candidate.household_a, candidate.household_b), key=str)
-    ha, hb = _locked(session, first), _locked(session, second)  # always in the same order
+    # lock order everywhere: the two households (sorted), then the candidate row; then check
+    # again that it is still pending (a reviewer or the worker may have decided it meanwhile)
+    ha, hb = _locked(session, first), _locked(session, second)
+    session.refresh(candidate, with_for_update=True)
+    if candidate.status != "pending":
+        raise Conflict(f"candidate {candidate.id} is {candidate.status}, not pending",
+                       detail={"status": candidate.status})
     if ha.deleted_at is not None or hb.deleted_at is not None:
         raise Conflict("a household of this candidate was deleted or merged since",
                        detail={"households": [str(h.id) for h in (ha, hb) if h.deleted_at]})
@@ -217,7 +224,7 @@ def merge_candidate(session: Session, candidate: MatchCandidate, *, actor: Actor
         # the merged record's KK stays findable in the survivor's KK history
         session.add(KkHistory(household_id=survivor.id, kk_number=merged.kk_number,
                               valid_from=now, valid_until=now,
-                              reason=f"penggabungan dengan rumah tangga {merged.id}",
+                              reason=_kk_reason(merged.id),
                               recorded_by=actor.user_id))
         w.move("kk_history", survivor.id, "kk_number", None, merged.kk_number)
 
@@ -318,6 +325,10 @@ def _move_recipients(session: Session, w: _Writer, survivor: Household, merged: 
         session.add(row)
 
 
+def _kk_reason(merged_id: uuid.UUID) -> str:
+    return f"penggabungan dengan rumah tangga {merged_id}"
+
+
 def _touch(row: Household | Member, now: datetime, actor: ActorRef | None = None) -> None:
     row.version += 1
     row.updated_at = now
@@ -376,10 +387,15 @@ def _publish(session: Session, survivor: Household, other: Household, members: I
     for m in members:
         home = survivor if m.household_id == survivor.id else other
         changefeed.note_member(session, m, home.kelurahan_code, previous_kelurahan=moved_from.get(m.id))
+    apart = survivor.kelurahan_code != other.kelurahan_code
     for task in session.exec(select(FieldTask).where(
             col(FieldTask.household_id).in_([survivor.id, other.id]), FieldTask.status == "open")).all():
+        # a task may have crossed from one household's kelurahan to the other's: the tablets of
+        # the one it left get a tombstone (harmless for a task they never had)
+        left = (other if task.kelurahan_code == survivor.kelurahan_code else survivor).kelurahan_code
         changefeed.note(session, entity="task", entity_id=task.id, household_id=task.household_id,
-                        kelurahan_code=task.kelurahan_code, version=task.version)
+                        kelurahan_code=task.kelurahan_code, version=task.version,
+                        previous_kelurahan=left if apart else None)
 
 
 def unmerge(session: Session, merge_id: int, *, actor: ActorRef, note: str | None = None) -> MergeRecord:
@@ -400,6 +416,42 @@ def unmerge(session: Session, merge_id: int, *, actor: ActorRef, note: str | Non
         raise Conflict("the merged household is no longer merged into the survivor",
                        detail={"household_id": str(merged.id)})
     now = utcnow()
+    try:  # one savepoint: a refusal leaves nothing of the undo behind, whatever the caller does
+        with session.begin_nested():
+            kept, touched = _restore(session, record, survivor, merged, now, actor)
+    except IntegrityError as exc:
+        raise Conflict("the merged household cannot come back: one of its identities (NIK, KK or "
+                       "head) is now held by another active record",
+                       detail={"error": str(exc.orig).splitlines()[0]}) from exc
+
+    record.undone_at, record.undone_by, record.undo_kept = now, actor.user_id, kept
+    session.add(record)
+    if record.candidate_id is not None:
+        candidate = session.get(MatchCandidate, record.candidate_id)
+        if candidate is not None:
+            candidate.status, candidate.updated_at = "distinct", now
+            candidate.decided_by, candidate.decided_at = actor.user_id, now
+            candidate.note = (note or "penggabungan dibatalkan")[:500]
+            session.add(candidate)
+    audit.write(session, [
+        audit.entry(actor=actor, action="unmerge", entity_type="household", entity_id=str(h.id),
+                    household_id=h.id, version=h.version,
+                    changes={"merge_id": [record.id, None],
+                             **({"merged_into_id": [str(survivor.id), None]} if h is merged else {}),
+                             **({"kept_since_merge": [None, [k["field"] for k in kept]]}
+                                if h is survivor and kept else {})})
+        for h in (survivor, merged)])
+    _publish(session, survivor, merged, touched.values(), moved_from={
+        m.id: survivor.kelurahan_code for m in touched.values()
+        if m.household_id == merged.id and merged.kelurahan_code != survivor.kelurahan_code})
+    session.flush()
+    return record
+
+
+def _restore(session: Session, record: MergeRecord, survivor: Household, merged: Household,
+             now: datetime, actor: ActorRef) -> tuple[list[dict[str, Any]], dict[uuid.UUID, Member]]:
+    """The writes of an unmerge (see ``unmerge``): the values the merge wrote go back unless
+    edited since (returned as kept), then the merged household and its joined members return."""
     kept: list[dict[str, Any]] = []
     touched: dict[uuid.UUID, Member] = {}
     members = {m.id: m for m in session.exec(select(Member).where(
@@ -437,8 +489,7 @@ def unmerge(session: Session, merge_id: int, *, actor: ActorRef, note: str | Non
         if not isinstance(row, Household):
             session.add(row)
     for kk in session.exec(select(KkHistory).where(KkHistory.household_id == survivor.id,
-                                                   KkHistory.kk_number == merged.kk_number,
-                                                   col(KkHistory.reason).startswith("penggabungan"))).all():
+                                                   KkHistory.reason == _kk_reason(merged.id))).all():
         session.delete(kk)
     session.flush()
 
@@ -454,34 +505,9 @@ def unmerge(session: Session, merge_id: int, *, actor: ActorRef, note: str | Non
         _touch(m, now)
     _touch(survivor, now, actor)
     session.add_all([survivor, merged, *touched.values()])
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as exc:
-        raise Conflict("the merged household cannot come back: one of its identities (NIK, KK or "
-                       "head) is now held by another active record",
-                       detail={"error": str(exc.orig).splitlines()[0]}) from exc
-
-    record.undone_at, record.undone_by, record.undo_kept = now, actor.user_id, kept
-    session.add(record)
-    if record.candidate_id is not None:
-        candidate = session.get(MatchCandidate, record.candidate_id)
-        if candidate is not None:
-            candidate.status, candidate.updated_at = "distinct", now
-            candidate.decided_by, candidate.decided_at = actor.user_id, now
-            candidate.note = (note or "penggabungan dibatalkan")[:500]
-            session.add(candidate)
-    audit.write(session, [
-        audit.entry(actor=actor, action="unmerge", entity_type="household", entity_id=str(h.id),
-                    household_id=h.id, version=h.version,
-                    changes={"merge_id": [record.id, None],
-                             **({"merged_into_id": [str(survivor.id), None]} if h is merged else {}),
-                             **({"kept_since_merge": [None, [k["field"] for k in kept]]}
-                                if h is survivor and kept else {})})
-        for h in (survivor, merged)])
-    _publish(session, survivor, merged, touched.values(), moved_from={})
     session.flush()
-    return record
+    return kept, touched
+
 
 
 def _restore_value(row: Any, field: str, old: Any) -> Any:
@@ -490,10 +516,10 @@ def _restore_value(row: Any, field: str, old: Any) -> Any:
         return None
     if field in ("household_id", "merged_into_id", "member_id"):
         return uuid.UUID(old)
-    python_type = type(row).model_fields[field].annotation
-    text = str(python_type)
-    if "date" in text and "datetime" not in text and isinstance(old, str):
-        return date.fromisoformat(old)
-    if "datetime" in text and isinstance(old, str):
+    annotation = type(row).model_fields[field].annotation
+    kinds = set(get_args(annotation)) | {annotation}
+    if isinstance(old, str) and datetime in kinds:
         return datetime.fromisoformat(old)
+    if isinstance(old, str) and date in kinds:
+        return date.fromisoformat(old)
     return old

@@ -55,10 +55,9 @@ def households_of(session: Session, candidate: MatchCandidate) -> tuple[Househol
     return a, b
 
 
-def get_candidate(session: Session, principal: Principal, candidate_id: int, *,
-                  for_update: bool = False) -> tuple[MatchCandidate, Household, Household]:
-    stmt = select(MatchCandidate).where(MatchCandidate.id == candidate_id)
-    candidate = session.exec(stmt.with_for_update() if for_update else stmt).first()
+def get_candidate(session: Session, principal: Principal, candidate_id: int
+                  ) -> tuple[MatchCandidate, Household, Household]:
+    candidate = session.exec(select(MatchCandidate).where(MatchCandidate.id == candidate_id)).first()
     if candidate is None:
         raise NotFound(f"candidate {candidate_id} not found")
     a, b = households_of(session, candidate)
@@ -77,8 +76,12 @@ def _both_in_area(principal: Principal, *households: Household) -> None:
 def decide(session: Session, principal: Principal, actor: ActorRef, candidate_id: int, *,
            decision: str, survivor_id: uuid.UUID | None, note: str | None
            ) -> tuple[MatchCandidate, MergeRecord | None]:
-    candidate, a, b = get_candidate(session, principal, candidate_id, for_update=True)
+    # no lock yet: a merge locks the two households, then the candidate (merge.merge_candidate),
+    # the order every writer keeps; "distinct" locks the candidate alone
+    candidate, a, b = get_candidate(session, principal, candidate_id)
     _both_in_area(principal, a, b)
+    if decision != "merge":
+        session.refresh(candidate, with_for_update=True)
     if candidate.status != "pending":
         raise Conflict(f"candidate {candidate_id} was already decided: {candidate.status}",
                        detail={"status": candidate.status})

@@ -86,7 +86,10 @@ class CandidateDetail(CandidateSummary):
     """Both records side by side, and every reason of every person link."""
 
     links: list[PersonLink]
-    households: list[HouseholdPublic] = Field(description="household_a then household_b, as they are now")
+    households: list[HouseholdPublic] = Field(
+        description="household_a then household_b as they are now; only those in your area")
+    outside_area: list[uuid.UUID] = Field(
+        description="a household of the pair outside your area: not shown (a city-wide admin decides)")
 
 
 class Decision(BaseModel):
@@ -137,9 +140,10 @@ def _masked(changes: list[dict[str, Any]], principal: Principal) -> list[dict[st
     """NIK, KK and phone masked, birth dates cut to the year, for roles without full identifiers."""
     out = []
     for c in changes:
-        old, new, other = present.mask_changes(
-            {c["field"]: [c.get("old"), c.get("new"), c.get("other")]}, principal)[c["field"]]
-        out.append({**c, "old": old, "new": new, **({"other": other} if "other" in c else {})})
+        values = [c.get("old"), c.get("new"), c.get("other"), c.get("current")]
+        old, new, other, current = present.mask_changes({c["field"]: values}, principal)[c["field"]]
+        out.append({**c, "old": old, "new": new, **({"other": other} if "other" in c else {}),
+                    **({"current": current} if "current" in c else {})})
     return out
 
 
@@ -171,7 +175,9 @@ def get_candidate(candidate_id: int, session: SessionDep, principal: Reviewer) -
     candidate, a, b = review.get_candidate(session, principal, candidate_id)
     return CandidateDetail.model_validate({
         **_summary(candidate), "links": candidate.links,
-        "households": [present.one_household(session, h, principal) for h in (a, b)]})
+        "households": [present.one_household(session, h, principal) for h in (a, b)
+                       if principal.covers(h.kelurahan_code)],
+        "outside_area": [h.id for h in (a, b) if not principal.covers(h.kelurahan_code)]})
 
 
 @router.post("/candidates/{candidate_id}/decision", response_model=DecisionResult, responses=_WRITE)

@@ -286,3 +286,14 @@ def test_programme_recipients_follow_the_family_and_come_back(db: Session, famil
     assert as_family.household_id == lead.id
     assert (as_person.household_id, as_person.member_id, as_person.subject) == (
         lead.id, head.id, str(head.id))
+
+
+def test_snapshot_values_come_back_with_their_column_types() -> None:
+    from datetime import datetime
+
+    row = Member(household_id=uuid.uuid4(), full_name="x", sex="male", relation="head")
+    assert merge._restore_value(row, "birth_date", "1980-05-17") == date(1980, 5, 17)
+    assert type(merge._restore_value(row, "birth_date", "1980-05-17")) is date
+    assert type(merge._restore_value(row, "updated_at", "2026-11-28T10:00:00+00:00")) is datetime
+    assert merge._restore_value(row, "merged_into_id", str(row.household_id)) == row.household_id
+    assert merge._restore_value(row, "pregnant", False) is False

@@ -4,6 +4,7 @@ refused with the field named and change nothing."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -126,3 +127,45 @@ def test_a_person_in_two_families_is_not_merged_as_a_family(
     r = client.post(f"/reconcile/candidates/{candidate.id}/decision", headers=admin.headers,
                     json={"decision": "merge"})
     assert r.status_code == 409 and r.json()["detail"]["kind"] == "member"
+
+
+def test_a_pair_across_two_areas_shows_only_the_household_in_yours(
+        client: TestClient, db: Session, family: dict[str, Any],  # noqa: F811
+        make_account: Callable[..., Account]) -> None:
+    moti = Household(**{**family["visited"].model_dump(), "id": uuid.uuid4(), "kk_number": None,
+                        "kelurahan_code": "82.71.04.1001"})
+    db.add(moti)
+    db.flush()
+    a, b = sorted((family["lead"].id, moti.id), key=str)
+    candidate = MatchCandidate(kind="household", household_a=a, household_b=b, kecamatan_code="82.71.07",
+                               kecamatan_b="82.71.04", weight=12.0, decision="review", links=[],
+                               source="batch")
+    db.add(candidate)
+    spv = make_account(Role.supervisor, kecamatan=HIRI)
+    db.commit()
+    detail = client.get(f"/reconcile/candidates/{candidate.id}", headers=spv.headers).json()
+    assert [h["id"] for h in detail["households"]] == [str(family["lead"].id)]
+    assert detail["outside_area"] == [str(moti.id)]
+
+
+def test_undo_lists_values_edited_since_masked(
+        client: TestClient, db: Session, family: dict[str, Any],  # noqa: F811
+        make_account: Callable[..., Account]) -> None:
+    spv = make_account(Role.supervisor, kecamatan=HIRI)
+    db.commit()
+    cid = family["candidate"].id
+    merged = client.post(f"/reconcile/candidates/{cid}/decision", headers=spv.headers,
+                         json={"decision": "merge"}).json()["merge"]
+    visited = db.get(Household, family["visited"].id)
+    assert visited is not None
+    visited.phone = "+6285298765432"
+    db.add(visited)
+    db.commit()
+    undone = client.post(f"/reconcile/merges/{merged['id']}/undo", headers=spv.headers, json={}).json()
+    (kept,) = undone["undo_kept"]
+    assert kept["field"] == "phone" and kept["current"] != "+6285298765432" and "*" in kept["current"]
+
+
+def test_a_residents_phone_is_masked_the_same_way_in_the_audit_trail() -> None:
+    from app.channels.service import _actor
+    assert _actor("+6281234567890", "sms").name == "sms:+628******7890"
