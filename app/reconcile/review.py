@@ -112,17 +112,14 @@ def get_merge(session: Session, principal: Principal, merge_id: int) -> MergeRec
     record = session.get(MergeRecord, merge_id)
     if record is None:
         raise NotFound(f"merge {merge_id} not found")
-    survivor = session.get(Household, record.survivor_id)
-    if survivor is None or not principal.covers(survivor.kelurahan_code):
+    # the record holds both households' values: both must be in the caller's area
+    households = [session.get(Household, h) for h in (record.survivor_id, record.merged_id)]
+    if any(h is None or not principal.covers(h.kelurahan_code) for h in households):
         raise OutOfArea("this merge is outside your area")
     return record
 
 
 def undo(session: Session, principal: Principal, actor: ActorRef, merge_id: int,
          note: str | None) -> MergeRecord:
-    record = get_merge(session, principal, merge_id)
-    merged = session.get(Household, record.merged_id)
-    survivor = session.get(Household, record.survivor_id)
-    assert merged is not None and survivor is not None
-    _both_in_area(principal, survivor, merged)
+    get_merge(session, principal, merge_id)  # both households in the caller's area
     return merge.unmerge(session, merge_id, actor=actor, note=note)

@@ -169,3 +169,19 @@ def test_undo_lists_values_edited_since_masked(
 def test_a_residents_phone_is_masked_the_same_way_in_the_audit_trail() -> None:
     from app.channels.service import _actor
     assert _actor("+6281234567890", "sms").name == "sms:+628******7890"
+
+
+def test_a_merge_is_read_only_where_both_families_are_in_your_area(
+        client: TestClient, db: Session, family: dict[str, Any],  # noqa: F811
+        make_account: Callable[..., Account], admin: Account) -> None:
+    cid = family["candidate"].id
+    db.commit()
+    merge_id = client.post(f"/reconcile/candidates/{cid}/decision", headers=admin.headers,
+                           json={"decision": "merge"}).json()["merge"]["id"]
+    hiri, elsewhere = make_account(Role.supervisor, kecamatan=HIRI), make_account(Role.supervisor,
+                                                                                   kecamatan="82.71.01")
+    assert client.get(f"/reconcile/merges/{merge_id}", headers=hiri.headers).status_code == 200
+    r = client.get(f"/reconcile/merges/{merge_id}", headers=elsewhere.headers)
+    assert r.status_code == 403 and r.json()["error"] == "out_of_area"
+    assert client.post(f"/reconcile/merges/{merge_id}/undo", headers=elsewhere.headers,
+                       json={}).status_code == 403
