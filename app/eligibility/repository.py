@@ -7,13 +7,21 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import func, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from app.eligibility.facts import HOUSEHOLD_ATTRIBUTES, NO_DESIL, DesilInfo, FamilyFacts, facts_from_rows
+from app.eligibility.facts import (
+    HOUSEHOLD_ATTRIBUTES,
+    NO_DESIL,
+    PERSON_ATTRIBUTES,
+    DesilInfo,
+    FamilyFacts,
+    PersonFacts,
+    person_facts,
+)
 from app.eligibility.store import (
     DesilEstimate,
     DesilImport,
@@ -28,24 +36,6 @@ from app.wilayah.models import Kecamatan, Kelurahan
 
 T = TypeVar("T")
 IN_CHUNK = 500  # values per IN (...) list
-MEMBER_ATTRIBUTES = (
-    "id",
-    "household_id",
-    "relation",
-    "sex",
-    "birth_date",
-    "pregnant",
-    "school_participation",
-    "education",
-    "occupation",
-    "disability",
-    "disability_severe",
-    "chronic_illness",
-    "health_insurance",
-    "marital_status",
-    "alive",
-    "death_date",
-)
 
 
 def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
@@ -162,18 +152,30 @@ def count_households(session: Session, *, without_official: bool = False) -> int
 
 
 def family_facts(session: Session, household_ids: Sequence[uuid.UUID]) -> list[tuple[FamilyFacts, str]]:
-    """(facts, kelurahan code) of canonical households, with their canonical members."""
+    """(facts, kelurahan code) of canonical households, with their canonical members.
+
+    Plain column tuples, taken positionally (no ORM objects, no attribute look-ups per row)."""
     hcols = [getattr(Household, name) for name in ("id", *HOUSEHOLD_ATTRIBUTES)]
-    homes = list(
-        session.execute(canonical.household_columns(*hcols).where(col(Household.id).in_(household_ids)))
-    )
-    people: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    mcols = [getattr(Member, name) for name in MEMBER_ATTRIBUTES]
+    homes = session.execute(
+        canonical.household_columns(*hcols).where(col(Household.id).in_(household_ids))
+    ).all()
+    people: dict[uuid.UUID, list[PersonFacts]] = defaultdict(list)
+    mcols = [getattr(Member, name) for name in ("household_id", *PERSON_ATTRIBUTES)]
     for row in session.execute(
         canonical.member_columns(*mcols).where(col(Member.household_id).in_(household_ids))
     ):
-        people[row.household_id].append(row)
-    return [(facts_from_rows(h, people.get(h.id, ())), h.kelurahan_code) for h in homes]
+        people[row[0]].append(person_facts(*row[1:]))
+    kel = HOUSEHOLD_ATTRIBUTES.index("kelurahan_code") + 1
+    return [
+        (
+            FamilyFacts(
+                key=str(h[0]), household=dict(zip(HOUSEHOLD_ATTRIBUTES, h[1:], strict=True)),
+                members=tuple(people.get(h[0], ())),
+            ),
+            h[kel],
+        )
+        for h in homes
+    ]
 
 
 def kecamatan_of_kelurahan(session: Session) -> dict[str, tuple[str, str]]:
