@@ -28,10 +28,20 @@ from app.eligibility.decide import Decision
 from app.eligibility.facts import DesilInfo
 from app.eligibility.store import FAMILY_SUBJECT
 
+
+
+def _iso(value: Any) -> str:
+    """A date input as :meth:`Decision.as_dict` writes it (the encoders call this for what
+    JSON has no type for, so an input tuple is encoded as a plain dict, in C)."""
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 # the canonical JSON of a fingerprint
-_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_iso)
 # what SQLAlchemy (and app.bulk) store in a JSON column: json.dumps with its defaults
-_COLUMN = json.JSONEncoder()
+_COLUMN = json.JSONEncoder(default=_iso)
 CACHE_LIMIT = 20_000  # distinct values kept per cache before it is emptied (memory bound)
 
 
@@ -41,10 +51,6 @@ def content_fingerprint(decision: Decision) -> str:
     del data["reference_date"]
     raw = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
-
-
-def _inputs_dict(inputs: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, date) else v for k, v in inputs}
 
 
 class _Cache(dict[Any, Any]):
@@ -90,7 +96,7 @@ class DecisionEncoder:
     def _inputs_of(self, inputs: tuple[tuple[str, Any], ...]) -> tuple[Any, str, dict[str, Any]]:
         found = self._inputs.get(id(inputs))
         if found is None:
-            data = _inputs_dict(inputs)
+            data = dict(inputs)
             found = self._inputs[id(inputs)] = (inputs, _CANONICAL.encode(data), data)
         return found
 
