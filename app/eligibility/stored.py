@@ -29,7 +29,6 @@ from app.eligibility.facts import DesilInfo
 from app.eligibility.store import FAMILY_SUBJECT
 
 
-
 def _iso(value: Any) -> str:
     """A date input as :meth:`Decision.as_dict` writes it (the encoders call this for what
     JSON has no type for, so an input tuple is encoded as a plain dict, in C)."""
