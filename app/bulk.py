@@ -13,6 +13,7 @@ over-long value, the INSERT's own assignment raises instead, as an ordinary INSE
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -23,8 +24,10 @@ from sqlalchemy import (
     JSON,
     Column,
     Float,
+    MetaData,
     String,
     Table,
+    Text,
     TypeDecorator,
     Uuid,
 )
@@ -32,6 +35,12 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 _PG = postgresql.dialect()
+
+
+class JsonText(str):
+    """A JSON column's value already serialised as ``json.dumps`` (SQLAlchemy's default)
+    would: stored as it is, not serialised again. Rows of one call are alike (all of a
+    column's values JsonText or None, or none of them)."""
 
 
 def _kind(column: Column[Any]) -> Any:
@@ -52,7 +61,7 @@ def _coerce(column: Column[Any]) -> Callable[[Any], Any] | None:
     strings, a string column str-enums)."""
     kind = _kind(column)
     if isinstance(kind, JSON):
-        return lambda v: None if v is None else json.dumps(v)
+        return lambda v: v if v is None or isinstance(v, JsonText) else json.dumps(v)
     if isinstance(kind, String):
         return lambda v: v.value if isinstance(v, Enum) else v
     if isinstance(kind, Uuid):
@@ -95,11 +104,21 @@ def pg_unnest(table: Table, rows: Sequence[Mapping[str, Any]], suffix: str = ""
     return sql, params
 
 
+@functools.cache
+def _json_as_text(table: Table) -> Table:
+    """``table`` with its JSON columns as plain text, for rows carrying :class:`JsonText`
+    (SQLite stores JSON as text: the same bytes as SQLAlchemy's JSON type writes)."""
+    columns = [Column(c.name, Text() if isinstance(_kind(c), JSON) else c.type) for c in table.columns]
+    return Table(table.name, MetaData(), *columns)
+
+
 def insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """INSERT the rows (all with the same keys) in one statement on PostgreSQL."""
     if not rows:
         return
     if session.get_bind().dialect.name != "postgresql":
+        if any(isinstance(v, JsonText) for v in rows[0].values()):
+            table = _json_as_text(table)
         session.execute(table.insert(), list(rows))
         return
     execute(session, *pg_unnest(table, rows))

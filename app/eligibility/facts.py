@@ -156,28 +156,41 @@ def _opt_bool(value: Any) -> bool | None:
     return None if value is None else bool(value)
 
 
-def person_from_row(row: Any) -> PersonFacts:
-    """A member row (or anything with the registry's member attributes) as facts."""
-    sex = getattr(row, "sex", None)
-    pregnant = _opt_bool(getattr(row, "pregnant", None))
-    if pregnant is None and sex == "male":
-        pregnant = False
-    disability = getattr(row, "disability", None)
-    severe = _opt_bool(getattr(row, "disability_severe", None))
+# The member attributes a person's facts are made of, in the order :func:`person_facts` takes them.
+PERSON_ATTRIBUTES: tuple[str, ...] = (
+    "id", "relation", "sex", "birth_date", "pregnant", "school_participation", "education",
+    "occupation", "disability", "disability_severe", "chronic_illness", "health_insurance",
+    "marital_status", "alive", "death_date",
+)
+
+
+def person_facts(member_id: Any, relation: str | None, sex: str | None, birth_date: date | None,
+                 pregnant: Any, school_participation: str | None, education: str | None,
+                 occupation: str | None, disability: str | None, disability_severe: Any,
+                 chronic_illness: Any, health_insurance: str | None, marital_status: str | None,
+                 alive: Any, death_date: date | None) -> PersonFacts:
+    """A member's facts from its values (:data:`PERSON_ATTRIBUTES` order), the two blanks
+    that are not unknown filled in. Batch reads pass selected columns positionally here:
+    no attribute look-ups per row."""
+    preg = _opt_bool(pregnant)
+    if preg is None and sex == "male":
+        preg = False
+    severe = _opt_bool(disability_severe)
     if severe is None and disability == "none":
         severe = False
-    alive = getattr(row, "alive", True)
     return PersonFacts(
-        key=str(row.id), relation=getattr(row, "relation", None), sex=sex,
-        birth_date=getattr(row, "birth_date", None), pregnant=pregnant,
-        school_participation=getattr(row, "school_participation", None),
-        education=getattr(row, "education", None), occupation=getattr(row, "occupation", None),
-        disability=disability, disability_severe=severe,
-        chronic_illness=_opt_bool(getattr(row, "chronic_illness", None)),
-        health_insurance=getattr(row, "health_insurance", None),
-        marital_status=getattr(row, "marital_status", None),
-        alive=True if alive is None else bool(alive), death_date=getattr(row, "death_date", None),
+        key=str(member_id), relation=relation, sex=sex, birth_date=birth_date, pregnant=preg,
+        school_participation=school_participation, education=education, occupation=occupation,
+        disability=disability, disability_severe=severe, chronic_illness=_opt_bool(chronic_illness),
+        health_insurance=health_insurance, marital_status=marital_status,
+        alive=True if alive is None else bool(alive), death_date=death_date,
     )
+
+
+def person_from_row(row: Any) -> PersonFacts:
+    """A member row (or anything with the registry's member attributes) as facts."""
+    # an attribute not there is unknown (None); ``alive`` not there means alive
+    return person_facts(row.id, *(getattr(row, name, None) for name in PERSON_ATTRIBUTES[1:]))
 
 
 def facts_from_rows(household: Any, members: Iterable[Any]) -> FamilyFacts:

@@ -9,11 +9,19 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, update
+from sqlalchemy import and_, func, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from app.eligibility.facts import HOUSEHOLD_ATTRIBUTES, NO_DESIL, DesilInfo, FamilyFacts, facts_from_rows
+from app.eligibility.facts import (
+    HOUSEHOLD_ATTRIBUTES,
+    NO_DESIL,
+    PERSON_ATTRIBUTES,
+    DesilInfo,
+    FamilyFacts,
+    PersonFacts,
+    person_facts,
+)
 from app.eligibility.store import (
     DesilEstimate,
     DesilImport,
@@ -28,24 +36,18 @@ from app.wilayah.models import Kecamatan, Kelurahan
 
 T = TypeVar("T")
 IN_CHUNK = 500  # values per IN (...) list
-MEMBER_ATTRIBUTES = (
-    "id",
-    "household_id",
-    "relation",
-    "sex",
-    "birth_date",
-    "pregnant",
-    "school_participation",
-    "education",
-    "occupation",
-    "disability",
-    "disability_severe",
-    "chronic_illness",
-    "health_insurance",
-    "marital_status",
-    "alive",
-    "death_date",
-)
+
+
+def in_batch(column: Any, ids: Sequence[uuid.UUID]) -> Any:
+    """``column IN ids``, also bounded by the batch's lowest and highest id.
+
+    The range is what lets the planner use the index whatever its statistics say: a long IN
+    list on a table never analyzed (PostgreSQL without autovacuum, a table just filled by the
+    run itself) is planned as a sequential scan, once per batch, so a run grew quadratic in
+    the size of the city. UUIDs order alike in Python, PostgreSQL and SQLite (hex text)."""
+    if not ids:
+        return column.in_(ids)
+    return and_(column >= min(ids), column <= max(ids), column.in_(ids))
 
 
 def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
@@ -115,7 +117,7 @@ def latest_desil(session: Session, household_ids: Sequence[uuid.UUID]) -> dict[u
     for part in chunks(household_ids):
         stmt = (
             select(FamilyDesil.household_id, FamilyDesil.period, FamilyDesil.desil)
-            .where(col(FamilyDesil.household_id).in_(part))
+            .where(in_batch(col(FamilyDesil.household_id), part))
             .order_by(col(FamilyDesil.household_id), col(FamilyDesil.period).desc())
         )
         for hid, period, desil in session.execute(stmt):
@@ -125,7 +127,7 @@ def latest_desil(session: Session, household_ids: Sequence[uuid.UUID]) -> dict[u
             continue
         est = (
             select(DesilEstimate.household_id, DesilEstimate.desil, DesilEstimate.model_version)
-            .where(col(DesilEstimate.household_id).in_(rest))
+            .where(in_batch(col(DesilEstimate.household_id), rest))
             .order_by(
                 col(DesilEstimate.household_id),
                 col(DesilEstimate.computed_at).desc(),
@@ -162,18 +164,30 @@ def count_households(session: Session, *, without_official: bool = False) -> int
 
 
 def family_facts(session: Session, household_ids: Sequence[uuid.UUID]) -> list[tuple[FamilyFacts, str]]:
-    """(facts, kelurahan code) of canonical households, with their canonical members."""
+    """(facts, kelurahan code) of canonical households, with their canonical members.
+
+    Plain column tuples, taken positionally (no ORM objects, no attribute look-ups per row)."""
     hcols = [getattr(Household, name) for name in ("id", *HOUSEHOLD_ATTRIBUTES)]
-    homes = list(
-        session.execute(canonical.household_columns(*hcols).where(col(Household.id).in_(household_ids)))
-    )
-    people: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    mcols = [getattr(Member, name) for name in MEMBER_ATTRIBUTES]
+    homes = session.execute(
+        canonical.household_columns(*hcols).where(in_batch(col(Household.id), household_ids))
+    ).all()
+    people: dict[uuid.UUID, list[PersonFacts]] = defaultdict(list)
+    mcols = [getattr(Member, name) for name in ("household_id", *PERSON_ATTRIBUTES)]
     for row in session.execute(
-        canonical.member_columns(*mcols).where(col(Member.household_id).in_(household_ids))
+        canonical.member_columns(*mcols).where(in_batch(col(Member.household_id), household_ids))
     ):
-        people[row.household_id].append(row)
-    return [(facts_from_rows(h, people.get(h.id, ())), h.kelurahan_code) for h in homes]
+        people[row[0]].append(person_facts(*row[1:]))
+    kel = HOUSEHOLD_ATTRIBUTES.index("kelurahan_code") + 1
+    return [
+        (
+            FamilyFacts(
+                key=str(h[0]), household=dict(zip(HOUSEHOLD_ATTRIBUTES, h[1:], strict=True)),
+                members=tuple(people.get(h[0], ())),
+            ),
+            h[kel],
+        )
+        for h in homes
+    ]
 
 
 def kecamatan_of_kelurahan(session: Session) -> dict[str, tuple[str, str]]:
@@ -189,7 +203,8 @@ def estimate_rows(
 ) -> dict[uuid.UUID, tuple[int, str]]:
     """household -> (row id, fingerprint) of its estimate by ``model_version``."""
     stmt = select(DesilEstimate.household_id, DesilEstimate.id, DesilEstimate.fingerprint).where(
-        DesilEstimate.model_version == model_version, col(DesilEstimate.household_id).in_(household_ids)
+        DesilEstimate.model_version == model_version,
+        in_batch(col(DesilEstimate.household_id), household_ids),
     )
     return {hid: (row_id, fp) for hid, row_id, fp in session.execute(stmt)}
 
@@ -273,7 +288,7 @@ def current_fingerprints(
         col(EligibilityDecision.subject),
         col(EligibilityDecision.id),
         col(EligibilityDecision.fingerprint),
-    ).where(col(EligibilityDecision.current), col(EligibilityDecision.household_id).in_(household_ids))
+    ).where(col(EligibilityDecision.current), in_batch(col(EligibilityDecision.household_id), household_ids))
     return {(h, p, s): (i, fp) for h, p, s, i, fp in session.execute(stmt)}
 
 
@@ -286,7 +301,7 @@ def current_outcomes(
         EligibilityDecision.programme_id,
         EligibilityDecision.subject,
         EligibilityDecision.outcome,
-    ).where(col(EligibilityDecision.current), col(EligibilityDecision.household_id).in_(household_ids))
+    ).where(col(EligibilityDecision.current), in_batch(col(EligibilityDecision.household_id), household_ids))
     return [(h, p, s, o) for h, p, s, o in session.execute(stmt)]
 
 

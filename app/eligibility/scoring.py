@@ -14,8 +14,6 @@ an age bound). The stored ``reference_date`` is the one of the run that wrote th
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -30,20 +28,14 @@ from app.audit import service as audit
 from app.audit.service import ActorRef
 from app.db import utcnow
 from app.eligibility import repository as repo
-from app.eligibility.decide import Decision, evaluate
+from app.eligibility.decide import evaluate
 from app.eligibility.facts import NO_DESIL
 from app.eligibility.rules_service import compiled
 from app.eligibility.store import FAMILY_SUBJECT, EligibilityDecision, RuleSetRecord, ScoreRun
+from app.eligibility.stored import DecisionEncoder
 
 _DECISION = EligibilityDecision.__table__  # type: ignore[attr-defined]
 BATCH = 500
-
-
-def content_fingerprint(decision: Decision) -> str:
-    data = decision.as_dict()
-    del data["reference_date"]
-    raw = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -64,38 +56,6 @@ class RunSummary:
         for (programme, outcome), (w, u) in sorted(self.counts.items()):
             out[programme][outcome] = {"written": w, "unchanged": u}
         return dict(out)
-
-
-def _row(
-    d: Decision, *, household_id: uuid.UUID, fp: str, record: RuleSetRecord, run_id: int, now: Any
-) -> dict[str, Any]:
-    data = d.as_dict()
-    info = d.desil
-    return {
-        "household_id": household_id,
-        "member_id": uuid.UUID(d.member_key) if d.member_key else None,
-        "subject": d.member_key or FAMILY_SUBJECT,
-        "programme_id": d.programme_id,
-        "unit": d.unit,
-        "outcome": d.outcome,
-        "reasons": data["reasons"],
-        "missing": data["missing"],
-        "inputs": data["inputs"],
-        "desil": info.desil,
-        "desil_source": info.source,
-        "desil_period": info.period,
-        "desil_model": info.model_version,
-        "rule_set_id": record.id,
-        "ruleset_label": d.ruleset,
-        "ruleset_digest": d.ruleset_digest,
-        "reference_date": d.reference_date,
-        "fingerprint": fp,
-        "run_id": run_id,
-        "decided_at": now,
-        "current": True,
-        "superseded_at": None,
-        "superseded_by_run": None,
-    }
 
 
 def start_run(*, session: Session, record: RuleSetRecord, reference_date: date, actor: ActorRef) -> ScoreRun:
@@ -126,13 +86,15 @@ def score_all(
     run = start_run(session=session, record=record, reference_date=reference_date, actor=actor)
     assert run.id is not None
     summary = RunSummary(run_id=run.id, ruleset=record.label, reference_date=reference_date)
+    assert record.id is not None
+    encoder = DecisionEncoder(rule_set_id=record.id, run_id=run.id)
     after: uuid.UUID | None = None
     while True:
         ids = repo.household_ids_page(session, after=after, size=batch_size)
         if not ids:
             break
         after = ids[-1]
-        _score_batch(session, ids, ruleset=ruleset, record=record, run_id=run.id, summary=summary)
+        _score_batch(session, ids, ruleset=ruleset, encoder=encoder, summary=summary)
         if checkpoint is not None:
             checkpoint(summary.families)
     now = utcnow()
@@ -163,8 +125,7 @@ def _score_batch(
     ids: list[uuid.UUID],
     *,
     ruleset: Any,
-    record: RuleSetRecord,
-    run_id: int,
+    encoder: DecisionEncoder,
     summary: RunSummary,
 ) -> None:
     desils = repo.latest_desil(session, ids)
@@ -173,26 +134,29 @@ def _score_batch(
     inserts: list[dict[str, Any]] = []
     supersede: list[int] = []
     produced: set[tuple[uuid.UUID, str, str]] = set()
+    counts = summary.counts
     for facts, _kel in repo.family_facts(session, ids):
         hid = uuid.UUID(facts.key)
         summary.families += 1
         summary.persons += len(facts.members)
+        encoder.next_family()
         for d in evaluate(ruleset, facts, desils.get(hid, NO_DESIL), summary.reference_date):
             key = (hid, d.programme_id, d.member_key or FAMILY_SUBJECT)
             produced.add(key)
-            fp = content_fingerprint(d)
+            fp = encoder.fingerprint(d)
             before = current.get(key)
             if before is not None and before[1] == fp:
                 summary.unchanged += 1
-                summary.counts[(d.programme_id, d.outcome)][1] += 1
+                counts[(d.programme_id, d.outcome)][1] += 1
                 continue
             if before is not None:
                 supersede.append(before[0])
-            inserts.append(_row(d, household_id=hid, fp=fp, record=record, run_id=run_id, now=now))
+            member_id = uuid.UUID(d.member_key) if d.member_key else None
+            inserts.append(encoder.row(d, household_id=hid, member_id=member_id, fp=fp, now=now))
             summary.written += 1
-            summary.counts[(d.programme_id, d.outcome)][0] += 1
+            counts[(d.programme_id, d.outcome)][0] += 1
     gone = [row_id for key, (row_id, _fp) in current.items() if key not in produced]
     summary.retired += len(gone)
-    repo.supersede(session, supersede + gone, run_id=run_id, at=now)
+    repo.supersede(session, supersede + gone, run_id=encoder.run_id, at=now)
     bulk.insert(session, _DECISION, inserts)
     session.flush()
