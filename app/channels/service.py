@@ -40,7 +40,7 @@ from app.auth.permissions import Principal, Role
 from app.channels import outbound, sms_grammar, texts, ussd
 from app.channels.models import ChannelMessage, Contact, OutboundSms, UssdSession
 from app.config import Settings
-from app.db import utcnow
+from app.db import as_utc, utcnow
 from app.eligibility.store import EligibilityDecision
 from app.errors import DuplicateIdentity, InvalidData
 from app.registry import repository as registry_repo
@@ -53,6 +53,7 @@ from app.registry.schemas import HouseholdCreate, MemberCreate
 from app.sync import sms_fallback
 from app.wilayah.models import Kecamatan, Kelurahan
 
+_DECIDED_APPEAL_SHOWN = timedelta(days=30)  # a decided appeal stays in the STATUS reply this long
 _SYSTEM = Principal(user_id=0, username="channels", role=Role.admin, kelurahan_scope=None,
                     full_identifiers=True)
 
@@ -378,6 +379,9 @@ def status_reply(session: Session, household: Household) -> str:
     if household.deleted_at is not None:
         return texts.status_removed(nik)
     appeal = appeals_repo.latest_of_household(session, household.id)
+    if appeal is not None and appeal.closed_at is not None \
+            and utcnow() - (as_utc(appeal.closed_at) or utcnow()) > _DECIDED_APPEAL_SHOWN:
+        appeal = None  # long decided: the eligibility line tells the current state
     return texts.status(nik=nik, registered_on=household.created_at.date(), channel=household.source,
                         verification=household.verification_status, appeal=appeal.status if appeal else None,
                         eligibility=_eligibility(session, household.id))

@@ -53,3 +53,23 @@ def test_every_combination_fits_one_sms_and_an_estimate_says_so() -> None:
                                 verification=verification, eligibility=e)
             assert gsm7.fits_one_sms(text), text
             assert ("PERKIRAAN" in text) == (e.desil_source == "estimate"), text
+
+
+def test_a_long_decided_appeal_gives_way_to_the_eligibility_line(db: Session, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from app.appeals.models import Appeal
+    from app.db import utcnow
+    from tests.eligibility_db.helpers import young_family
+    fam = young_family(db)
+    _official(db, tmp_path, [(fam.head_nik, 3)])
+    _run(db)
+    appeal = Appeal(household_id=fam.id, kelurahan_code=fam.kelurahan, filed_by_channel="sms",
+                    about="desil", reason="x", status="rejected", closed_at=utcnow() - timedelta(days=5))
+    db.add(appeal)
+    db.flush()
+    assert "Sanggah Anda: ditolak" in _reply(db, fam.id)
+    appeal.closed_at = utcnow() - timedelta(days=31)
+    db.add(appeal)
+    db.flush()
+    assert "Layak: PKH" in _reply(db, fam.id)
