@@ -302,7 +302,20 @@ def _put_members(w: BitWriter, members: Any, ctx: Context, present: bool) -> Non
 
 
 def unpack(payload: bytes, device_id: str, seq: int) -> Mutation:
-    """The mutation a payload describes; SmsFormatError if it is not a valid K2 payload."""
+    """The mutation a payload describes; SmsFormatError if it is not a valid K2 payload.
+
+    Any payload, even one whose tag verified, gets that answer and nothing else: a value the
+    bits spell but Python cannot hold (a time past year 9999, a code outside a table) is a
+    format error, never a crash (a crash would answer 500 and the gateway would retry)."""
+    try:
+        return _unpack(payload, device_id, seq)
+    except (OverflowError, ValueError, IndexError, KeyError) as exc:
+        if isinstance(exc, SmsFormatError):
+            raise
+        raise SmsFormatError(f"a value out of range: {type(exc).__name__}: {exc}") from None
+
+
+def _unpack(payload: bytes, device_id: str, seq: int) -> Mutation:
     ctx = Context(device_id=device_id, seq=seq)
     r = BitReader(payload)
     kind = r.get(3)

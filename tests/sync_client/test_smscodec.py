@@ -3,6 +3,7 @@ No database."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import statistics
 import uuid
@@ -418,3 +419,25 @@ class TestSizes:
 
         counts, payloads = self._sms_counts(tmp_path, 4, 405, shape=heldout)
         assert set(counts) <= {1, 2} and counts[1] > 0 and statistics.median(payloads) < 118
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(min_size=1, max_size=140))
+def test_any_payload_decodes_or_is_a_format_error(payload: bytes) -> None:
+    """What a tag-verified SMS carries is still untrusted: every payload is answered, either a
+    mutation or SmsFormatError (a crash was found through Kannel: a time past year 9999)."""
+    with contextlib.suppress(SmsFormatError):
+        smscodec.unpack(payload, "tab-fuzz-0001", 7)
+
+
+def test_a_time_past_year_9999_is_a_format_error() -> None:
+    w = BitWriter()
+    w.put(0, 3)                       # household create
+    w.put(1, 2)                       # id derived from the seq
+    w.put(0, 1)                       # no household_id
+    w.put(0, 1)                       # no base_version
+    w.put(1, 1)                       # a recorded_at
+    w.uvar((1 << 63) - 1, 6)          # seconds since the epoch: far past year 9999
+    w.put(0, 24)                      # the rest (zone, microseconds, fields) hardly matters
+    with pytest.raises(SmsFormatError):
+        smscodec.unpack(w.bytes(), "tab-fuzz-0001", 7)
