@@ -1,0 +1,1 @@
+"""Reports for Dinas Sosial: aggregates in SQL over canonical records (see docs/reports.md)."""
