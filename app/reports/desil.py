@@ -12,8 +12,8 @@ version of the estimate).
 
 from __future__ import annotations
 
-from sqlalchemy import Subquery, and_, case, func, literal
-from sqlmodel import col, select
+from sqlalchemy import Subquery, and_, case, func, literal, select
+from sqlmodel import col
 
 from app.eligibility.store import DesilEstimate, FamilyDesil
 from app.registry.models import Household
@@ -49,9 +49,9 @@ def desil_in_use() -> Subquery:
             col(Household.id).label("household_id"),
             col(Household.kelurahan_code).label("kelurahan_code"),
             case((has_official, official.c.desil), else_=estimate.c.desil).label("desil"),
-            case(
-                (has_official, literal(OFFICIAL)), (has_estimate, literal(ESTIMATE)), else_=None
-            ).label("desil_source"),
+            case((has_official, literal(OFFICIAL)), (has_estimate, literal(ESTIMATE)), else_=None).label(
+                "desil_source"
+            ),
             case(
                 (has_official, official.c.period), (has_estimate, estimate.c.model_version), else_=None
             ).label("desil_basis"),
