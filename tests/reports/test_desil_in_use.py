@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -15,12 +16,12 @@ from app.reports.desil import desil_in_use
 from tests.eligibility_db.helpers import family
 
 
-def _official(db: Session, imp: DesilImport, household_id: object, period: str, desil: int) -> None:
+def _official(db: Session, imp: DesilImport, household_id: uuid.UUID, period: str, desil: int) -> None:
     assert imp.id is not None
     db.add(FamilyDesil(household_id=household_id, period=period, desil=desil, import_id=imp.id, row_number=2))
 
 
-def _estimate(db: Session, household_id: object, desil: int | None, model: str, age_days: int) -> None:
+def _estimate(db: Session, household_id: uuid.UUID, desil: int | None, model: str, age_days: int) -> None:
     db.add(
         DesilEstimate(
             household_id=household_id,
