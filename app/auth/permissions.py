@@ -24,12 +24,14 @@ class Action(StrEnum):
     appeal_file = "appeal:file"            # file a sanggah for a family of the area
     appeal_status = "appeal:status"        # move an appeal on (which statuses: app/appeals/rules.py)
     eligibility_read = "eligibility:read"  # decisions, desil, rule sets (area-scoped below the city)
+    score_run = "score:run"                # start a city-wide scoring run
 
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.admin: frozenset(Action),
     Role.dinsos: frozenset({Action.household_read, Action.household_export, Action.appeal_read,
-                            Action.appeal_file, Action.appeal_status, Action.eligibility_read}),
+                            Action.appeal_file, Action.appeal_status, Action.eligibility_read,
+                            Action.score_run}),
     Role.supervisor: frozenset({Action.household_read, Action.device_admin,
                                 Action.conflict_resolve, Action.dedup_review, Action.appeal_read,
                                 Action.appeal_status, Action.eligibility_read}),
