@@ -181,7 +181,8 @@ def family_facts(session: Session, household_ids: Sequence[uuid.UUID]) -> list[t
     return [
         (
             FamilyFacts(
-                key=str(h[0]), household=dict(zip(HOUSEHOLD_ATTRIBUTES, h[1:], strict=True)),
+                key=str(h[0]),
+                household=dict(zip(HOUSEHOLD_ATTRIBUTES, h[1:], strict=True)),
                 members=tuple(people.get(h[0], ())),
             ),
             h[kel],

@@ -197,9 +197,7 @@ class RecipientImport(SQLModel, table=True):
     """A recipient list file (programme or bank) imported for a programme and period."""
 
     __tablename__ = "recipient_import"
-    __table_args__ = (
-        UniqueConstraint("sha256", "programme_id", "period", name="uq_recipient_import_file"),
-    )
+    __table_args__ = (UniqueConstraint("sha256", "programme_id", "period", name="uq_recipient_import_file"),)
 
     id: int | None = Field(default=None, primary_key=True)
     programme_id: str = Field(max_length=40)
