@@ -1,5 +1,5 @@
 """The ``sigap`` command line: serve, migrate, seed, users, sms, openapi, netsim, dedup, desil,
-rules, score."""
+rules, score, audit."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from rich.table import Table
 from sqlmodel import Session
 
 from app import migrate as migrations
+from app.audit.cli import audit_cli
 from app.auth.models import Role
 from app.auth.schemas import UserCreate
 from app.config import PROJECT_ROOT, get_settings
@@ -39,6 +40,7 @@ cli.add_typer(desil_cli, name="desil")
 cli.add_typer(rules_cli, name="rules")
 cli.add_typer(score_cli, name="score")
 cli.add_typer(recipients_cli, name="recipients")
+cli.add_typer(audit_cli, name="audit")
 console = Console(stderr=True)
 OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
 

@@ -1,7 +1,7 @@
 """Imports every table model so that SQLModel.metadata is complete (Alembic, tests)."""
 
 from app.appeals.models import Appeal, AppealEvent
-from app.audit.models import AuditEntry
+from app.audit.models import AuditChain, AuditEntry
 from app.auth.models import EnumeratorAssignment, User
 from app.channels.models import ChannelMessage, Contact, OutboundSms, UssdSession
 from app.eligibility.store import (
@@ -22,6 +22,7 @@ from app.wilayah.models import Kecamatan, Kelurahan
 __all__ = [
     "Appeal",
     "AppealEvent",
+    "AuditChain",
     "AuditEntry",
     "ChannelMessage",
     "Contact",

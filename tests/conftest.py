@@ -84,6 +84,8 @@ def new_database(kind: str, tmp_dir: Path) -> tuple[str, Callable[[], None]]:
 
 
 def settings_for(database_url: str, **overrides: object) -> Settings:
+    # no audit sealer thread: a test seals when it means to (tests/audit)
+    overrides.setdefault("audit_seal_seconds", 0)
     return Settings(environment=Environment.test, database_url=database_url,
                     secret_key=TEST_SECRET, log_json=False, **overrides)  # type: ignore[arg-type]
 
