@@ -14,8 +14,8 @@ from app.eligibility.store import (
 )
 from app.media.models import MediaLink, MediaObject, MediaUpload
 from app.reconcile.store import DukcapilCheck, MatchCandidate, MatchKey, MergeRecord, ReconcileState
-from app.reports.models import KelurahanTarget
 from app.registry.models import FieldTask, Household, KkHistory, Member
+from app.reports.models import KelurahanTarget
 from app.sync.models import Device, SyncChange, SyncConflict, SyncCounter, SyncMutation, SyncSmsPart
 from app.wilayah.models import Kecamatan, Kelurahan
 
