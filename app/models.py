@@ -14,6 +14,7 @@ from app.eligibility.store import (
 )
 from app.media.models import MediaLink, MediaObject, MediaUpload
 from app.reconcile.store import DukcapilCheck, MatchCandidate, MatchKey, MergeRecord, ReconcileState
+from app.registry.models import FieldTask, Household, KkHistory, Member
 from app.reports.models import KelurahanTarget
 from app.reports.progress_models import (
     PilotMilestone,
@@ -21,7 +22,6 @@ from app.reports.progress_models import (
     ReportSnapshotDesil,
     ReportSnapshotProgramme,
 )
-from app.registry.models import FieldTask, Household, KkHistory, Member
 from app.sync.models import Device, SyncChange, SyncConflict, SyncCounter, SyncMutation, SyncSmsPart
 from app.wilayah.models import Kecamatan, Kelurahan
 

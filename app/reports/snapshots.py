@@ -192,8 +192,16 @@ def take_snapshot(
             before, replaced = _summary(old), old.replaced + 1
             session.expunge(old)
             _delete_period(session, period)
-    header = {"period": period, "taken_at": taken_at, "taken_by": actor.name, "rule_set_label": label,
-              "families": 0, "persons": 0, "decisions": 0, "replaced": replaced}
+    header = {
+        "period": period,
+        "taken_at": taken_at,
+        "taken_by": actor.name,
+        "rule_set_label": label,
+        "families": 0,
+        "persons": 0,
+        "decisions": 0,
+        "replaced": replaced,
+    }
     if not _claim(session, header):
         existing = session.get(ReportSnapshot, period)
         assert existing is not None
@@ -214,11 +222,23 @@ def take_snapshot(
         .where(_HEADER.c.period == period)
         .values(families=families, persons=persons, decisions=decisions)
     )
-    after = {"taken_at": taken_at.isoformat(), "taken_by": actor.name, "rule_set_label": label,
-             "families": families, "persons": persons, "decisions": decisions}
+    after = {
+        "taken_at": taken_at.isoformat(),
+        "taken_by": actor.name,
+        "rule_set_label": label,
+        "families": families,
+        "persons": persons,
+        "decisions": decisions,
+    }
     changes = audit.diff(before, after) if before is not None else audit.created(after)
-    audit.record(session, actor=actor, action="replace" if before is not None else "create",
-                 entity_type="report_snapshot", entity_id=period, changes=changes)
+    audit.record(
+        session,
+        actor=actor,
+        action="replace" if before is not None else "create",
+        entity_type="report_snapshot",
+        entity_id=period,
+        changes=changes,
+    )
     session.flush()
     return SnapshotResult(
         period=period,
