@@ -159,9 +159,15 @@ def _totals(session: Session, period: str) -> tuple[int, int, int]:
     return int(families), int(persons), int(decisions)
 
 
+def _utc(value: datetime) -> datetime:
+    stamp = as_utc(value)
+    assert stamp is not None
+    return stamp
+
+
 def _summary(s: ReportSnapshot) -> dict[str, Any]:
     return {
-        "taken_at": as_utc(s.taken_at).isoformat(),
+        "taken_at": _utc(s.taken_at).isoformat(),
         "taken_by": s.taken_by,
         "rule_set_label": s.rule_set_label,
         "families": s.families,
@@ -208,7 +214,7 @@ def take_snapshot(
         return SnapshotResult(
             period=period,
             status="already_taken",
-            taken_at=as_utc(existing.taken_at),
+            taken_at=_utc(existing.taken_at),
             rule_set_label=existing.rule_set_label,
             families=existing.families,
             persons=existing.persons,
