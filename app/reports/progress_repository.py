@@ -103,7 +103,7 @@ def kelurahan_counts(
     targets = dict(session.execute(
         select(col(KelurahanTarget.kelurahan_code), col(KelurahanTarget.families))
         .where(_in(col(KelurahanTarget.kelurahan_code), codes))
-    ).tuples().all())  # fmt: skip
+    ).all())  # fmt: skip
     all_codes = codes if codes is not None else [k.code for k in kelurahan(session)]
     out: dict[str, Counts] = {}
     for code in all_codes:
@@ -223,7 +223,7 @@ def desil_trend(
         stmt = stmt.where(col(s.period) >= start)
     if end:
         stmt = stmt.where(col(s.period) <= end)
-    return [(p, a, int(v)) for p, a, v in session.execute(stmt).tuples()]
+    return [(p, a, int(v)) for p, a, v in session.execute(stmt)]
 
 
 def programme_trend(
@@ -258,8 +258,8 @@ def programme_trend(
         stmt = stmt.where(col(s.period) >= start)
     if end:
         stmt = stmt.where(col(s.period) <= end)
-    return [(p, g, a, r, int(v)) for p, g, a, r, v in session.execute(stmt).tuples()]
+    return [(p, g, a, r, int(v)) for p, g, a, r, v in session.execute(stmt)]
 
 
 def snapshot_programmes(session: Session) -> set[str]:
-    return set(session.execute(select(distinct(col(ReportSnapshotProgramme.programme_id)))).scalars())
+    return set(session.execute(select(col(ReportSnapshotProgramme.programme_id)).distinct()).scalars())

@@ -81,8 +81,8 @@ def _claim(session: Session, values: dict[str, Any]) -> bool:
     stmt = (postgresql.insert(_HEADER) if dialect == "postgresql" else sqlite.insert(_HEADER)).values(
         **values
     )
-    result = session.execute(stmt.on_conflict_do_nothing(index_elements=["period"]))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    claimed = stmt.on_conflict_do_nothing(index_elements=["period"]).returning(_HEADER.c.period)
+    return session.execute(claimed).first() is not None
 
 
 def _insert_desil(session: Session, period: str) -> None:
