@@ -267,15 +267,16 @@ class TestChecklistApi:
         assert stage["note_en"] == "closed on 2020-01-30"
 
 
-class TestMilestones:
-    BODY = {"stage": "announcement", "decided_on": "2026-06-20", "note": "Rapat pengumuman hasil"}
+MILESTONE = {"stage": "announcement", "decided_on": "2026-06-20", "note": "Rapat pengumuman hasil"}
 
+
+class TestMilestones:
     def test_record_and_checklist(
         self, client: TestClient, make_account: Callable[..., Account], db: Session
     ) -> None:
         dinsos = make_account(Role.dinsos, username="dinsos-ana")
         r = client.post(
-            "/reports/milestones", json={**self.BODY, "kecamatan_code": HIRI}, headers=dinsos.headers
+            "/reports/milestones", json={**MILESTONE, "kecamatan_code": HIRI}, headers=dinsos.headers
         )
         assert r.status_code == 201, r.text
         body = r.json()
@@ -288,7 +289,7 @@ class TestMilestones:
         assert _checklist(client, dinsos)["announcement"]["status"] == "in_progress"  # 1 of 8 kecamatan
         assert _checklist(client, dinsos, kecamatan=SELATAN)["announcement"]["status"] == "not_started"
         admin = make_account(Role.admin)
-        assert client.post("/reports/milestones", json=self.BODY, headers=admin.headers).status_code == 201
+        assert client.post("/reports/milestones", json=MILESTONE, headers=admin.headers).status_code == 201
         assert _checklist(client, dinsos, kecamatan=SELATAN)["announcement"]["status"] == "done"  # city-wide
 
     def test_roles(self, client: TestClient, make_account: Callable[..., Account]) -> None:
@@ -297,9 +298,9 @@ class TestMilestones:
             (Role.enumerator, {"kelurahan": (f.HIRI_FAUDU,)}),
         ):
             who = make_account(role, **kw)
-            r = client.post("/reports/milestones", json=self.BODY, headers=who.headers)
+            r = client.post("/reports/milestones", json=MILESTONE, headers=who.headers)
             assert r.status_code == 403, role
-        assert client.post("/reports/milestones", json=self.BODY).status_code == 401
+        assert client.post("/reports/milestones", json=MILESTONE).status_code == 401
 
     @pytest.mark.parametrize(
         ("change", "field"),
@@ -316,7 +317,7 @@ class TestMilestones:
     def test_validation_names_the_field(
         self, client: TestClient, admin: Account, db: Session, change: dict[str, Any], field: str
     ) -> None:
-        r = client.post("/reports/milestones", json={**self.BODY, **change}, headers=admin.headers)
+        r = client.post("/reports/milestones", json={**MILESTONE, **change}, headers=admin.headers)
         assert r.status_code == 422 and r.json()["detail"][0]["field"] == field, r.text
         assert db.exec(select(AuditEntry).where(AuditEntry.entity_type == "pilot_milestone")).first() is None
 
@@ -324,7 +325,7 @@ class TestMilestones:
         admin = make_account(Role.admin)
         for kecamatan in (None, HIRI, SELATAN):
             r = client.post(
-                "/reports/milestones", json={**self.BODY, "kecamatan_code": kecamatan}, headers=admin.headers
+                "/reports/milestones", json={**MILESTONE, "kecamatan_code": kecamatan}, headers=admin.headers
             )
             assert r.status_code == 201
         everything = client.get("/reports/milestones", headers=admin.headers).json()
