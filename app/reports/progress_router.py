@@ -6,9 +6,11 @@ edit never rewrites a past month. Snapshots are taken by the CLI (cron), not by 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import csv
+import io
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.auth.dependencies import SettingsDep, actor_from, require
 from app.auth.permissions import Action, Principal
@@ -40,6 +42,12 @@ Recorder = Annotated[Principal, Depends(require(Action.milestone_record))]
 _AUTH = (NotAuthenticated, Forbidden)
 Period = Annotated[str | None, Query(pattern=PERIOD_PATTERN, description="YYYY-MM")]
 Kecamatan = Annotated[str | None, Query(description="Kemendagri code, e.g. 82.71.07")]
+Format = Annotated[Literal["json", "csv"], Query(description="csv: one row per series and period")]
+_CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"}
+}
+CSV_HEADER = ("periode/period", "kode/code", "wilayah/area", "program/programme", "nilai/value",
+              "aturan/rule_sets")  # fmt: skip
 
 
 def _snapshot(s: ReportSnapshot) -> SnapshotPublic:
@@ -88,6 +96,22 @@ def _milestone(m: PilotMilestone) -> MilestonePublic:
     )
 
 
+def _csv(t: TrendResponse, name: str) -> Response:
+    """UTF-8 with BOM (Excel opens it right), headers in both languages."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow(CSV_HEADER)
+    for s in t.series:
+        for p in s.points:
+            writer.writerow((p.period, s.code, s.name, s.programme_id or "", p.value, " ".join(p.rule_sets)))
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="sigap-tren-{name}-{t.unit}.csv"'},
+    )
+
+
 @router.get("/reports/snapshots", response_model=list[SnapshotPublic], responses=error_responses(*_AUTH))
 def list_snapshots(session: SessionDep, principal: Reader) -> list[SnapshotPublic]:
     """The periods snapshotted (``sigap report snapshot``), with the rule set and city totals."""
@@ -97,7 +121,7 @@ def list_snapshots(session: SessionDep, principal: Reader) -> list[SnapshotPubli
 @router.get(
     "/reports/trends/desil",
     response_model=TrendResponse,
-    responses=error_responses(*_AUTH, OutOfArea, InvalidData),
+    responses={**_CSV, **error_responses(*_AUTH, OutOfArea, InvalidData)},
 )
 def desil_trend(
     session: SessionDep,
@@ -111,7 +135,8 @@ def desil_trend(
     unit: Literal["families", "persons"] = "families",
     from_: Annotated[str | None, Query(alias="from", pattern=PERIOD_PATTERN, description="YYYY-MM")] = None,
     to: Period = None,
-) -> TrendResponse:
+    format: Format = "json",
+) -> TrendResponse | Response:
     """Families (or persons) per period, from the snapshots: a series per kecamatan, or per
     kelurahan of ``kecamatan``; filtered by desil and desil source; your area only."""
     trend = service.desil_trend(
@@ -124,13 +149,14 @@ def desil_trend(
         start=from_,
         end=to,
     )
-    return _trend(trend, unit)
+    body = _trend(trend, unit)
+    return _csv(body, "desil") if format == "csv" else body
 
 
 @router.get(
     "/reports/trends/programmes",
     response_model=TrendResponse,
-    responses=error_responses(*_AUTH, OutOfArea, InvalidData),
+    responses={**_CSV, **error_responses(*_AUTH, OutOfArea, InvalidData)},
 )
 def programme_trend(
     session: SessionDep,
@@ -144,7 +170,8 @@ def programme_trend(
     ] = "families",
     from_: Annotated[str | None, Query(alias="from", pattern=PERIOD_PATTERN, description="YYYY-MM")] = None,
     to: Period = None,
-) -> TrendResponse:
+    format: Format = "json",
+) -> TrendResponse | Response:
     """Decisions of an outcome (default eligible) per period, from the snapshots: a series per
     programme and kecamatan (or kelurahan of ``kecamatan``), each point naming its rule sets."""
     trend = service.programme_trend(
@@ -157,7 +184,8 @@ def programme_trend(
         start=from_,
         end=to,
     )
-    return _trend(trend, unit)
+    body = _trend(trend, unit)
+    return _csv(body, "program") if format == "csv" else body
 
 
 def _stage(s: Stage) -> StagePublic:

@@ -309,6 +309,18 @@ class TestTrends:
         assert _get(client, enumerator, "/reports/trends/desil").status_code == 403
         assert client.get("/reports/trends/desil").status_code == 401
 
+    def test_csv(self, client: TestClient, admin: Account, months: dict[str, Any]) -> None:
+        r = _get(client, admin, "/reports/trends/desil", kecamatan=HIRI, format="csv")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+        lines = r.content.decode("utf-8-sig").splitlines()
+        assert lines[0].startswith("periode/period,kode/code")
+        assert f"2026-06,{f.HIRI_FAUDU},Faudu,,3," in lines
+        r = _get(client, admin, "/reports/trends/programmes", programme="pkh", format="csv")
+        assert any(
+            line.startswith(f"2026-05,{HIRI},") and ",pkh,1,ternate-bansos@2026.1" in line
+            for line in r.content.decode("utf-8-sig").splitlines()
+        )
+
     def test_snapshot_list(self, client: TestClient, admin: Account, months: dict[str, Any]) -> None:
         body = _get(client, admin, "/reports/snapshots").json()
         assert [(s["period"], s["families"]) for s in body] == [("2026-05", 4), ("2026-06", 4)]
