@@ -187,6 +187,42 @@ class TestTake:
         assert snapshots.current_period(datetime(2026, 12, 31, 20, 0, tzinfo=UTC)) == "2027-01"
 
 
+def test_concurrent_runs_take_one_snapshot(db_kind: str, tmp_path: Any) -> None:
+    """Two crons at once: the second waits for the first and changes nothing (own database:
+    both must really commit)."""
+    import threading
+    import time
+
+    from tests.conftest import reference_database
+
+    with reference_database(db_kind, tmp_path, pool_size=4) as eng:
+        with Session(eng) as setup:
+            family(setup)
+            family(setup, f.SELATAN_KELURAHAN)
+            setup.commit()
+        results: dict[str, snapshots.SnapshotResult] = {}
+        first = Session(eng)
+        results["first"] = _take(first, "2026-08")
+
+        def second() -> None:
+            with Session(eng) as other:
+                results["second"] = _take(other, "2026-08")
+                other.commit()
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(0.5)
+        assert "second" not in results  # waiting for the first transaction
+        first.commit()
+        first.close()
+        thread.join(timeout=30)
+        assert results["first"].status == "taken" and results["second"].status == "already_taken"
+        with Session(eng) as check:
+            assert _stored(check, "2026-08") == _live(check)
+            audits = check.exec(select(AuditEntry).where(AuditEntry.entity_type == "report_snapshot")).all()
+            assert len(audits) == 1
+
+
 class TestCli:
     @pytest.fixture
     def run(self, db: Session, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
