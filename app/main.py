@@ -28,6 +28,7 @@ from app.ops.router import router as ops_router
 from app.reconcile.router import router as reconcile_router
 from app.reconcile.worker import start_thread
 from app.registry.router import router as registry_router
+from app.reports.progress_router import router as progress_router
 from app.sync.router import review_router
 from app.sync.router import router as sync_router
 from app.wilayah.router import router as wilayah_router
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         reconcile_router,
         appeals_router,
         eligibility_router,
+        progress_router,
     ):
         app.include_router(router)
     app.include_router(media_router)

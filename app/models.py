@@ -16,6 +16,12 @@ from app.media.models import MediaLink, MediaObject, MediaUpload
 from app.reconcile.store import DukcapilCheck, MatchCandidate, MatchKey, MergeRecord, ReconcileState
 from app.registry.models import FieldTask, Household, KkHistory, Member
 from app.reports.models import KelurahanTarget
+from app.reports.progress_models import (
+    PilotMilestone,
+    ReportSnapshot,
+    ReportSnapshotDesil,
+    ReportSnapshotProgramme,
+)
 from app.sync.models import Device, SyncChange, SyncConflict, SyncCounter, SyncMutation, SyncSmsPart
 from app.wilayah.models import Kecamatan, Kelurahan
 
@@ -47,7 +53,11 @@ __all__ = [
     "Member",
     "MergeRecord",
     "OutboundSms",
+    "PilotMilestone",
     "ReconcileState",
+    "ReportSnapshot",
+    "ReportSnapshotDesil",
+    "ReportSnapshotProgramme",
     "RuleSetRecord",
     "ScoreRun",
     "SyncChange",
