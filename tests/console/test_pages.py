@@ -12,7 +12,7 @@ from app.auth.permissions import Principal
 from app.console import data
 from tests import factories as f
 from tests.conftest import Account
-from tests.console.conftest import HIRI, Work, csrf_of, give_desil, household, login, post_form
+from tests.console.conftest import HIRI, Work, csrf_of, give_desil, household, login
 
 
 class TestLogin:
