@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -164,3 +165,17 @@ def test_dinsos_reads_the_matrix_and_a_supervisor_clears_the_queues(
         assert visited is not None and visited.address == "Jl. Faudu No. 5"
     print("\nscreenshots:\n" + "\n".join(f"  {p} ({p.stat().st_size} bytes)" for p in shots))
     assert all(p.stat().st_size > 1000 for p in shots)
+
+
+class TestSkipOrFail:
+    def test_without_chromium_it_skips_with_the_reason(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", "/nonexistent/chromium")
+        monkeypatch.setattr(sys.modules[__name__], "REQUIRE_BROWSER", False)
+        with pytest.raises(pytest.skip.Exception, match="/nonexistent/chromium is missing"):
+            _browser_or_skip()
+
+    def test_with_sigap_require_browser_it_fails_instead(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", "/nonexistent/chromium")
+        monkeypatch.setattr(sys.modules[__name__], "REQUIRE_BROWSER", True)
+        with pytest.raises(pytest.fail.Exception, match="SIGAP_REQUIRE_BROWSER=1"):
+            _browser_or_skip()
