@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -26,11 +26,12 @@ from app.console.security import (
     safe_next,
     set_session,
 )
-from app.console.texts import LOGIN_FAILED
+from app.console.texts import LOGIN_FAILED, error_message
 from app.db import SessionDep
 from app.eligibility import router as eligibility_api
-from app.errors import NotAuthenticated
+from app.errors import InvalidData, NotAuthenticated
 from app.registry import present
+from app.registry import router as registry_api
 from app.registry import service as registry
 from app.wilayah.models import Kelurahan
 
@@ -93,6 +94,36 @@ def dashboard(request: Request, session: SessionDep, principal: ConsolePrincipal
         checklist=data.dashboard_checklist(session, principal),
         can_export=principal.can(Action.household_export),
     )
+
+
+@router.get("/households", response_class=HTMLResponse)
+def find_household(
+    request: Request,
+    session: SessionDep,
+    principal: ConsolePrincipal,
+    q: Annotated[str, Query(max_length=120)] = "",
+    by: Literal["name", "nik", "kk"] = "name",
+) -> Response:
+    """The API's search (fuzzy name, exact NIK or KK, current or former) within the caller's area."""
+    allowed(principal, Action.household_read)
+    q = q.strip()
+    if len(q) < 2:
+        return render(request, "search.html", principal=principal, q=q, by=by, hits=None)
+    query = {"name": None, "nik": None, "kk": None, by: q}
+    try:
+        found = registry_api.search_households(session=session, principal=principal, limit=20, **query)
+    except InvalidData as exc:
+        return render(
+            request,
+            "search.html",
+            principal=principal,
+            q=q,
+            by=by,
+            hits=None,
+            error=error_message(exc),
+            status=422,
+        )
+    return render(request, "search.html", principal=principal, q=q, by=by, hits=found.data)
 
 
 @router.get("/households/{household_id}", response_class=HTMLResponse)

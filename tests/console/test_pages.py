@@ -40,6 +40,18 @@ class TestLogin:
         assert r.status_code == 303
         assert client.get("/console", follow_redirects=False).status_code == 303
 
+    def test_over_https_the_cookies_are_secure(
+        self, app: object, make_account: Callable[..., Account]
+    ) -> None:
+        dinsos = make_account(Role.dinsos)
+        with TestClient(app, base_url="https://testserver") as https:  # type: ignore[arg-type]
+            r = login(https, dinsos)
+            assert r.status_code == 303
+            cookies = r.headers.get_list("set-cookie")
+            assert all("Secure" in c for c in cookies) and any(
+                c.startswith("sigap_session=") for c in cookies
+            )
+
     def test_a_wrong_password_is_refused_in_indonesian(
         self, client: TestClient, make_account: Callable[..., Account]
     ) -> None:
@@ -196,6 +208,21 @@ class TestDashboard:
 
 
 class TestHousehold:
+    def test_search_finds_families_of_the_area_only(
+        self, client: TestClient, make_account: Callable[..., Account], db: Session
+    ) -> None:
+        row = household(db, members=[f.member(full_name="Rahmat Sangaji")])
+        db.commit()
+        login(client, make_account(Role.supervisor, kecamatan=HIRI))
+        page = client.get("/console/households", params={"q": "rahmat sangaji"})
+        assert page.status_code == 200 and f'href="/console/households/{row.id}"' in page.text
+        assert "Rahmat Sangaji" in client.get(f"/console/households/{row.id}").text
+        bad = client.get("/console/households", params={"q": "12345", "by": "nik"})
+        assert bad.status_code == 422 and "Isian tidak valid" in bad.text
+        login(client, make_account(Role.supervisor, kecamatan="82.71.04"))
+        page = client.get("/console/households", params={"q": "rahmat sangaji"})
+        assert "Tidak ditemukan" in page.text
+
     def test_members_history_desil_and_masked_identifiers(
         self, client: TestClient, make_account: Callable[..., Account], db: Session
     ) -> None:
