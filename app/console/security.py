@@ -3,7 +3,8 @@
 The session cookie holds the same JWT the API issues (HttpOnly, SameSite=Strict, Secure over
 https). Every POST form carries a CSRF token: an HMAC, keyed by the server secret, of a random
 per-browser nonce (its own cookie) and the session cookie, so a token is useless in another
-browser or after logging in or out (the OWASP "signed double-submit cookie").
+browser or after logging in or out (the OWASP "signed double-submit cookie"), masked afresh on
+every page.
 """
 
 from __future__ import annotations
@@ -48,9 +49,26 @@ def csrf_nonce(request: Request) -> str:
     return nonce
 
 
-def csrf_token(request: Request, settings: Settings) -> str:
+def _expected(request: Request, settings: Settings) -> bytes:
     message = f"console-csrf|{csrf_nonce(request)}|{request.cookies.get(SESSION_COOKIE, '')}"
-    return hmac.new(settings.secret_key.encode(), message.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(settings.secret_key.encode(), message.encode(), hashlib.sha256).digest()
+
+
+def csrf_token(request: Request, settings: Settings) -> str:
+    """The token for this page, masked with a fresh random pad on every page: the secret part
+    never repeats in a compressed response (BREACH), while every page's token stays valid."""
+    pad = secrets.token_bytes(32)
+    return (pad + bytes(a ^ b for a, b in zip(pad, _expected(request, settings), strict=True))).hex()
+
+
+def _unmask(token: str) -> bytes | None:
+    try:
+        raw = bytes.fromhex(token)
+    except ValueError:
+        return None
+    if len(raw) != 64:
+        return None
+    return bytes(a ^ b for a, b in zip(raw[:32], raw[32:], strict=True))
 
 
 def set_csrf_cookie(request: Request, response: Response) -> None:
@@ -66,11 +84,15 @@ def set_csrf_cookie(request: Request, response: Response) -> None:
 
 
 def check_csrf(
-    request: Request, settings: SettingsDep, csrf: Annotated[str, Form(max_length=128)] = ""
+    request: Request, settings: SettingsDep, csrf: Annotated[str, Form(max_length=256)] = ""
 ) -> None:
     """Dependency of every console POST: the form's token must match this browser's cookies."""
-    nonce = request.cookies.get(CSRF_COOKIE)
-    if not nonce or not csrf or not hmac.compare_digest(csrf, csrf_token(request, settings)):
+    given = _unmask(csrf)
+    if (
+        not request.cookies.get(CSRF_COOKIE)
+        or given is None
+        or not hmac.compare_digest(given, _expected(request, settings))
+    ):
         raise CsrfRefused
 
 

@@ -116,11 +116,23 @@ class TestCsrf:
         token_before_login = csrf_of(client.get("/console/login").text)
         login(client, spv)
         url = f"/console/review/duplicates/{work.candidate.id}/decision"
-        for token in ("", token_before_login, "0" * 64):
+        for token in ("", token_before_login, "0" * 128, "not hex"):
             r = client.post(url, data={"decision": "distinct", "csrf": token}, follow_redirects=False)
             assert r.status_code == 403, token
         page = client.get(f"/console/review/duplicates/{work.candidate.id}")
         assert "menunggu keputusan" in page.text  # still pending
+
+    def test_every_page_masks_the_token_afresh_and_each_is_accepted(
+        self, client: TestClient, make_account: Callable[..., Account], work: Work
+    ) -> None:
+        login(client, make_account(Role.supervisor, kecamatan=HIRI))
+        url = f"/console/review/duplicates/{work.candidate.id}"
+        first, second = (csrf_of(client.get(url).text) for _ in range(2))
+        assert first != second  # no repeated secret in compressed pages (BREACH)
+        r = client.post(
+            f"{url}/decision", data={"decision": "distinct", "csrf": first}, follow_redirects=False
+        )
+        assert r.status_code == 303
 
     def test_pages_forbid_scripts_and_framing(self, client: TestClient) -> None:
         r = client.get("/console/login")
