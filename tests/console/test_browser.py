@@ -132,7 +132,7 @@ def test_dinsos_reads_the_matrix_and_a_supervisor_clears_the_queues(
             else:
                 print("\nXLSX download not checked: /reports/desil-matrix is not on this branch yet")
             shot(page, "dasbor-dinsos")
-            page.click("text=Keluar")
+            page.click("form.who button")
             page.wait_for_url("**/console/login?ok=logout")
 
             _log_in(page, server, "spv.hiri")
@@ -153,6 +153,10 @@ def test_dinsos_reads_the_matrix_and_a_supervisor_clears_the_queues(
             page.click("text=Simpan keputusan")
             assert "Konflik diselesaikan" in page.locator("p.ok").inner_text()
             shot(page, "konflik-selesai")
+            page.click("text=Buka halaman keluarga")
+            assert page.get_by_text("Jl. Faudu No. 5").first.is_visible()  # the resolved value
+            assert page.get_by_role("heading", name="Riwayat perubahan").is_visible()
+            shot(page, "keluarga")
         finally:
             browser.close()
 
