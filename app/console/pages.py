@@ -29,12 +29,14 @@ from app.console.security import (
     csrf_token,
     set_csrf_cookie,
 )
+from app.eligibility.fields import code_label
 from app.errors import AppError
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals.update(texts=texts, Action=Action)
 templates.env.trim_blocks = templates.env.lstrip_blocks = True
+templates.env.filters["kode"] = lambda value: code_label(value, "id")  # head -> kepala keluarga
 
 # nothing is loaded from anywhere but this site; no script at all
 CSP = (
