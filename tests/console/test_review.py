@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from app.audit.models import AuditEntry
 from app.auth.models import Role
+from app.console.queues import typed_value
 from app.reconcile.store import MatchCandidate
 from app.registry.models import Household
 from app.sync.models import SyncConflict
@@ -124,3 +125,29 @@ class TestConflicts:
         again = post_form(client, url, f"{url}/resolve", {"choice": "server"})
         assert again.status_code == 409 and "sudah diselesaikan" in again.text
         assert "Diselesaikan dengan nilai yang diisi" in client.get(url).text
+
+
+class TestEnteredValues:
+    def test_an_entered_value_takes_the_type_of_the_values_in_conflict(self) -> None:
+        assert typed_value("1300", (900, 450)) == 1300
+        assert typed_value("2,5", (1.5, None)) == 2.5
+        assert typed_value("ya", (True, False)) is True and typed_value("tidak", (None, True)) is False
+        assert typed_value("007", ("001", "002")) == "007"  # a code stays text
+        assert typed_value("  Jl. Baru ", ("a", None)) == "Jl. Baru"
+        assert typed_value("banyak", (3, 4)) == "banyak"  # the registry refuses it, naming the field
+        assert typed_value("   ", ("a", "b")) is None
+
+    def test_a_form_posted_after_logging_out_is_refused_and_changes_nothing(
+        self, client: TestClient, make_account: Callable[..., Account], work: Work, db: Session
+    ) -> None:
+        _supervisor(client, make_account)
+        url = f"/console/review/conflicts/{work.conflict.id}"
+        token = csrf_of(client.get(url).text)
+        client.cookies.delete("sigap_session")  # logged out (or the session cookie expired)
+        r = client.post(f"{url}/resolve", data={"choice": "device", "csrf": token}, follow_redirects=False)
+        assert r.status_code == 403 and "Muat ulang halaman" in r.text
+        assert client.get(url, follow_redirects=False).status_code == 303  # reloading: the login page
+        conflict = db.get(SyncConflict, work.conflict.id)
+        assert conflict is not None
+        db.refresh(conflict)
+        assert conflict.status == "open"
