@@ -18,6 +18,7 @@ from app.audit.chain import start_sealer
 from app.auth.router import router as auth_router
 from app.channels.router import router as channels_router
 from app.config import Settings, get_settings
+from app.console.router import install_console
 from app.db import engine_from_settings, new_session
 from app.eligibility.router import router as eligibility_router
 from app.errors import install_error_handlers
@@ -112,5 +113,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     ):
         app.include_router(router)
     app.include_router(media_router)
+    install_console(app)  # server-rendered pages under /console, not in the OpenAPI schema
     install_docs(app)
     return app
