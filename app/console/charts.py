@@ -12,6 +12,7 @@ from html import escape
 from markupsafe import Markup
 
 from app.console.data import DESIL_KEYS, CoverageRow, MatrixRow
+from app.reports.progress_service import Trend
 
 # desil 1 (poorest) dark to desil 10 light; "belum ada desil" grey
 DESIL_COLOURS = dict(
@@ -117,3 +118,41 @@ def coverage_bars(rows: Sequence[CoverageRow]) -> Markup:
             f'stroke-dasharray="4 3"><title>target 100%</title></line>'
         )
     return _svg(height + 4, body, "Cakupan pendaftaran per kecamatan")
+
+
+_LINE_COLOURS = ("#1d4ed8", "#b91c1c", "#15803d", "#a16207", "#7e22ce", "#0f766e", "#c2410c", "#be185d")
+
+
+def trend_lines(trend: Trend) -> Markup:
+    """Families per kecamatan at each snapshot: one line per kecamatan, periods left to right."""
+    periods = [s.period for s in trend.snapshots]
+    top = max((v for series in trend.series for _p, v, _r in series.points), default=0) or 1
+    left, right, height, bottom = 50, _W - 170, 180, 20
+    step = (right - left) / max(len(periods) - 1, 1)
+    body: list[str] = [
+        f'<line x1="{left}" y1="{height}" x2="{right}" y2="{height}" stroke="#999"/>',
+        f'<text x="{left - 4}" y="12" text-anchor="end">{top}</text>',
+        f'<text x="{left - 4}" y="{height}" text-anchor="end">0</text>',
+    ]
+    for i, period in enumerate(periods):
+        body.append(
+            f'<text x="{_n(left + i * step)}" y="{height + 16}" text-anchor="middle">{escape(period)}</text>'
+        )
+    for j, series in enumerate(trend.series):
+        colour = _LINE_COLOURS[j % len(_LINE_COLOURS)]
+        points = [
+            (left + i * step, height - (height - 10) * value / top, period, value)
+            for i, (period, value, _sets) in enumerate(series.points)
+        ]
+        path = " ".join(f"{_n(x)},{_n(y)}" for x, y, _p, _v in points)
+        body.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for x, y, period, value in points:
+            body.append(
+                f'<circle cx="{_n(x)}" cy="{_n(y)}" r="3" fill="{colour}"><title>{escape(series.name)} '
+                f"{escape(period)}: {value} keluarga</title></circle>"
+            )
+        body.append(
+            f'<rect x="{right + 14}" y="{j * 18}" width="12" height="12" fill="{colour}"/>'
+            f'<text x="{right + 30}" y="{j * 18 + 11}">{escape(series.name)}</text>'
+        )
+    return _svg(max(height + bottom + 4, len(trend.series) * 18), body, "Tren keluarga per kecamatan")

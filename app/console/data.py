@@ -12,10 +12,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from app.auth.permissions import Principal
+from app.auth.permissions import Action, Principal
+from app.config import Settings
 from app.registry.models import Household
 from app.reports.desil import ESTIMATE, desil_in_use
 from app.reports.models import KelurahanTarget
+from app.reports.progress_service import AreaStages, Trend, build_checklist, desil_trend
 from app.wilayah.models import Kecamatan, Kelurahan
 
 DESIL_KEYS = (*(str(d) for d in range(1, 11)), "none")
@@ -118,11 +120,28 @@ def dashboard_coverage(session: Session, principal: Principal) -> list[CoverageR
     ]
 
 
-# MERGE: wire to the snapshots/trends of app/reports (None: "belum ada snapshot")
-def dashboard_trends(session: Session, principal: Principal) -> Any | None:
-    return None
+def dashboard_trends(session: Session, principal: Principal) -> Trend | None:
+    """Families per kecamatan at every report snapshot (like with like: snapshots only);
+    None before the first snapshot or for roles without report:read."""
+    if not principal.can(Action.report_read):
+        return None
+    trend = desil_trend(
+        session=session,
+        principal=principal,
+        kecamatan=None,
+        desil=None,
+        source=None,
+        persons=False,
+        start=None,
+        end=None,
+    )
+    return trend if trend.snapshots else None
 
 
-# MERGE: wire to app/reports/checklist (None: the section is not shown)
-def dashboard_checklist(session: Session, principal: Principal) -> Any | None:
-    return None
+def dashboard_checklist(session: Session, settings: Settings, principal: Principal) -> AreaStages | None:
+    """The pilot's stages for the caller's area (city-wide for Dinas Sosial)."""
+    if not principal.can(Action.report_read):
+        return None
+    return build_checklist(
+        session=session, settings=settings, principal=principal, kecamatan=None, kelurahan=None
+    ).main

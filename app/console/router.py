@@ -33,6 +33,7 @@ from app.errors import InvalidData, NotAuthenticated
 from app.registry import present
 from app.registry import router as registry_api
 from app.registry import service as registry
+from app.reports.checklist import STATUS_LABELS
 from app.wilayah.models import Kelurahan
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
@@ -78,6 +79,7 @@ def dashboard(request: Request, session: SessionDep, principal: ConsolePrincipal
     matrix = data.dashboard_matrix(session, principal)
     coverage = data.dashboard_coverage(session, principal)
     totals = {k: sum(r.counts[k] for r in matrix) for k in data.DESIL_KEYS}
+    trends = data.dashboard_trends(session, principal)
     return render(
         request,
         "dashboard.html",
@@ -90,8 +92,10 @@ def dashboard(request: Request, session: SessionDep, principal: ConsolePrincipal
         matrix_chart=charts.desil_stacked_bars(matrix),
         coverage=coverage,
         coverage_chart=charts.coverage_bars(coverage),
-        trends=data.dashboard_trends(session, principal),
-        checklist=data.dashboard_checklist(session, principal),
+        trends=trends,
+        trend_chart=charts.trend_lines(trends) if trends else None,
+        checklist=data.dashboard_checklist(session, request.app.state.settings, principal),
+        status_labels=STATUS_LABELS,
         can_export=principal.can(Action.household_export),
     )
 

@@ -10,9 +10,10 @@ from sqlmodel import Session
 from app.auth.models import Role
 from app.auth.permissions import Principal
 from app.console import data
+from app.reports.snapshots import take_snapshot
 from tests import factories as f
 from tests.conftest import Account
-from tests.console.conftest import HIRI, Work, csrf_of, give_desil, household, login
+from tests.console.conftest import FIELD, HIRI, Work, csrf_of, give_desil, household, login
 
 
 class TestLogin:
@@ -217,6 +218,29 @@ class TestDashboard:
         assert "Pulau Hiri, Desil 3: 1 keluarga" in page.text  # the chart's tooltip
         assert 'href="/reports/desil-matrix?format=xlsx"' in page.text
         assert "Belum ada snapshot" in page.text
+        assert 'id="checklist"' in page.text and "Pendaftaran keluarga" in page.text
+
+    def test_trends_come_from_snapshots_and_an_enumerator_sees_neither(
+        self, client: TestClient, make_account: Callable[..., Account], db: Session
+    ) -> None:
+
+        household(db)
+        take_snapshot(session=db, period="2026-09", actor=FIELD)
+        household(db)
+        household(db, f.MOTI_KELURAHAN)
+        take_snapshot(session=db, period="2026-10", actor=FIELD)
+        household(db)  # after the last snapshot: not in the trend
+        db.commit()
+        login(client, make_account(Role.dinsos))
+        page = client.get("/console").text
+        trend = page[page.index('id="trend"') : page.index("</table>", page.index('id="trend"'))]
+        assert "<th>2026-09</th><th>2026-10</th>" in trend
+        hiri = trend[trend.index(">Pulau Hiri<") :]
+        assert hiri.startswith(">Pulau Hiri</th><td>1</td><td>2</td>")
+        assert "Pulau Hiri 2026-10: 2 keluarga" in page  # the chart's tooltip
+        login(client, make_account(Role.enumerator, kelurahan=(f.HIRI_FAUDU,)))
+        page = client.get("/console").text
+        assert 'id="trend"' not in page and 'id="checklist"' not in page
 
 
 class TestHousehold:
