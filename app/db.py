@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine, MetaData, event
+from sqlalchemy import types as sqltypes
+from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -93,6 +95,24 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         _release(connection_record.info)
 
 
+class _UtcDateTime(SQLITE_DATETIME):
+    """SQLite keeps no time zone: a ``DateTime(timezone=True)`` column comes back naive. Sigap
+    stores UTC only, so such values are handed back as aware UTC, the same as PostgreSQL's
+    ``timestamptz``: one behaviour for both engines, and no naive time reaches an API
+    response."""
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        base = super().result_processor(dialect, coltype)
+        if not self.timezone:
+            return base
+
+        def process(value: Any) -> Any:
+            value = base(value) if base is not None else value
+            return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+        return process
+
+
 def build_engine(database_url: str, *, busy_timeout_ms: int = 10_000, **kwargs: Any) -> Engine:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
@@ -106,6 +126,7 @@ def build_engine(database_url: str, *, busy_timeout_ms: int = 10_000, **kwargs: 
             **kwargs,
         )
         _configure_sqlite(engine, busy_timeout_ms)
+        engine.dialect.colspecs = {**engine.dialect.colspecs, sqltypes.DateTime: _UtcDateTime}
         return engine
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")

@@ -29,7 +29,9 @@ class FieldProblem(BaseModel):
 
 class ErrorBody(BaseModel):
     error: str
-    detail: str | list[FieldProblem]
+    # a sentence; the broken rules of a validation error; or, for some errors, an object
+    # with the sentence under "message" and the facts a client acts on (e.g. the run id)
+    detail: str | list[FieldProblem] | dict[str, Any]
 
 
 class AppError(Exception):

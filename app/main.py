@@ -23,7 +23,7 @@ from app.db import engine_from_settings, new_session
 from app.eligibility.router import router as eligibility_router
 from app.errors import install_error_handlers
 from app.media.router import router as media_router
-from app.ops.docs import install_docs
+from app.ops.docs import install_docs, install_openapi
 from app.ops.middleware import BodySizeLimit, GzipRequest, InFlightLimit, RejectNul, RequestContext
 from app.ops.router import router as ops_router
 from app.reconcile.router import router as reconcile_router
@@ -115,4 +115,5 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(media_router)
     install_console(app)  # server-rendered pages under /console, not in the OpenAPI schema
     install_docs(app)
+    install_openapi(app)
     return app
