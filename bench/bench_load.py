@@ -717,7 +717,10 @@ def run(args: argparse.Namespace) -> int:
             t = cli(url, "score", "run") + cli(url, "report", "snapshot")
             console.print(f"  scoring run + report snapshot in {t:.0f} s", highlight=False)
         n_devices = max(split(max(args.ramp_steps))["devices"] if args.ramp else 0, args.devices)
-        with ChannelServer(url, args.workers, log_path) as srv:
+        server = ChannelServer(url, args.workers, log_path)
+        if args.max_in_flight:
+            server.env["SIGAP_MAX_IN_FLIGHT"] = str(args.max_in_flight)
+        with server as srv:
             devices, token = make_users(srv, n_devices, args.seed)
             world, results = asyncio.run(drive(srv, args, devices, token))
         for title, mix, st in results:
@@ -775,6 +778,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step-seconds", type=float, default=30.0, help="length of each ramp step (30)")
     parser.add_argument("--ramp-think", type=float, default=0.25,
                         help="think-time factor in the ramp (0.25: a registration fits in a step)")
+    parser.add_argument("--max-in-flight", type=int, default=None,
+                        help="the server's SIGAP_MAX_IN_FLIGHT per worker (default: the app's, 24)")
     parser.add_argument("--no-score", action="store_true", help="skip the scoring run and snapshot in setup")
     parser.add_argument("--seed", type=int, default=2026, help="seeds every random choice (2026)")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
@@ -786,7 +791,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--ramp-steps: comma-separated integers")
     console.print(f"Sigap load test {datetime.now():%Y-%m-%d %H:%M} python {platform.python_version()} "
                   f"{os.cpu_count()} cpu, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
-                  f"engine={args.engine} workers={args.workers} seed={args.seed} git {git_revision()}",
+                  f"engine={args.engine} workers={args.workers} seed={args.seed} "
+                  f"max_in_flight={args.max_in_flight or 'default'} git {git_revision()}",
                   highlight=False)
     try:
         return run(args)
