@@ -66,12 +66,13 @@ if str(PROJECT_ROOT) not in sys.path:
 
 import httpx  # noqa: E402
 from rich.table import Table  # noqa: E402
-from sqlalchemy import bindparam, text  # noqa: E402
-from sqlmodel import Session  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from sqlmodel import Session, col, select  # noqa: E402
 
 from app.auth import repository as auth_repository  # noqa: E402
 from app.auth.models import User  # noqa: E402
 from app.auth.security import create_access_token, hash_password  # noqa: E402
+from app.registry.models import Household  # noqa: E402
 from app.registry.synthetic import SyntheticRegistry  # noqa: E402
 from bench.bench_channels import SECRETS, ChannelServer, quantile, ussd_form  # noqa: E402
 from bench.bench_registry import DEFAULT_PG_URL, Databases, console, git_revision  # noqa: E402
@@ -633,10 +634,9 @@ def verify(srv: ChannelServer, world: World, families: int) -> tuple[bool, Table
         ids = list(ids)
         for start in range(0, len(ids), 1000):
             chunk = [uuid.UUID(i) for i in ids[start:start + 1000]]
-            stmt = text("SELECT id, version FROM household WHERE id IN :ids").bindparams(
-                bindparam("ids", expanding=True))
-            for hid, version in conn.execute(stmt, {"ids": chunk}):
-                found[str(uuid.UUID(str(hid)))] = int(version)
+            stmt = select(Household.id, Household.version).where(col(Household.id).in_(chunk))
+            for hid, version in conn.execute(stmt):
+                found[str(hid)] = int(version)
         return found
 
     with srv.engine.connect() as conn:
