@@ -113,6 +113,7 @@ class Stats:
     outcomes: Counter[str] = field(default_factory=Counter)
     pushes_retried: int = 0
     ussd: Counter[str] = field(default_factory=Counter)
+    server_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     wall: float = 0.0
     cpu: float = 0.0
     load: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -531,9 +532,24 @@ def split(clients: int) -> dict[str, int]:
     return {k: max(1, round(clients * v / total)) for k, v in MIX.items()}
 
 
+def server_latencies(log_path: Path, offset: int, into: dict[str, list[float]]) -> None:
+    """The app's own access log (one JSON line per request, ``ms`` from the outermost middleware,
+    so including its in-flight queue, excluding the time before the worker read the request)."""
+    with log_path.open("rb") as f:
+        f.seek(offset)
+        for line in f:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("msg") == "request" and "ms" in entry:
+                into[f"{entry.get('method')} {entry.get('path')}"].append(float(entry["ms"]))
+
+
 async def phase(client: httpx.AsyncClient, world: World, mix: dict[str, int], seconds: float, scale: float,
-                seed: int) -> Stats:
+                seed: int, log_path: Path) -> Stats:
     h = Http(client)
+    offset = log_path.stat().st_size
     stop_at = time.monotonic() + seconds
     cpu0, t0 = time.process_time(), time.perf_counter()
     tasks = [device_loop(h, d, stop_at, scale, world.ledger) for d in world.devices[:mix["devices"]]]
@@ -546,6 +562,8 @@ async def phase(client: httpx.AsyncClient, world: World, mix: dict[str, int], se
     h.stats.wall = time.perf_counter() - t0
     h.stats.cpu = time.process_time() - cpu0
     h.stats.load = os.getloadavg()
+    await asyncio.sleep(0.5)  # the last access-log lines
+    server_latencies(log_path, offset, h.stats.server_ms)
     return h.stats
 
 
@@ -574,6 +592,18 @@ def endpoint_table(st: Stats, title: str) -> Table:
         table.add_row(label, f"{len(ms):,}", f"{len(ms) / st.wall:.1f}", f"{quantile(ms, 50):.0f}",
                       f"{quantile(ms, 99):.0f}", *map(str, counts), f"{100 * sum(counts) / len(ms):.2f}",
                       style="bold" if every else None)
+    return table
+
+
+def server_table(st: Stats) -> Table:
+    table = Table(title="server side: the app's access log (time inside the app, incl. its in-flight queue)",
+                  title_justify="left")
+    for name in ("method path", "requests", "p50 ms", "p99 ms"):
+        table.add_column(name, justify="left" if name == "method path" else "right")
+    every = [x for k, v in st.server_ms.items() if not k.endswith("/health") for x in v]
+    for label, ms in [*sorted(st.server_ms.items()), ("all but /health", every)]:
+        if ms:
+            table.add_row(label, f"{len(ms):,}", f"{quantile(ms, 50):.0f}", f"{quantile(ms, 99):.0f}")
     return table
 
 
@@ -686,7 +716,8 @@ async def drive(srv: ChannelServer, args: argparse.Namespace, devices: list[Devi
                 mix = split(clients)
                 console.print(f"  ramp step: {clients} clients ({mix}), {args.step_seconds:g} s ...",
                               highlight=False)
-                st = await phase(client, world, mix, args.step_seconds, args.ramp_think, args.seed + clients)
+                st = await phase(client, world, mix, args.step_seconds, args.ramp_think, args.seed + clients,
+                                 srv.log_path)
                 results.append((f"{clients} clients", mix, st))
                 every = load_ms(st)
                 console.print(f"    {len(every) / st.wall:.1f} req/s, p99 {quantile(every, 99):.0f} ms, "
@@ -695,7 +726,7 @@ async def drive(srv: ChannelServer, args: argparse.Namespace, devices: list[Devi
             mix = dict(MIX, devices=args.devices, ussd=args.ussd, reports=args.reports)
             console.print(f"  load: {mix}, {args.seconds:g} s, think x{args.think_scale:g} ...",
                           highlight=False)
-            st = await phase(client, world, mix, args.seconds, args.think_scale, args.seed)
+            st = await phase(client, world, mix, args.seconds, args.think_scale, args.seed, srv.log_path)
             results.append(("full mix", mix, st))
     return world, results
 
@@ -718,6 +749,7 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"  scoring run + report snapshot in {t:.0f} s", highlight=False)
         n_devices = max(split(max(args.ramp_steps))["devices"] if args.ramp else 0, args.devices)
         server = ChannelServer(url, args.workers, log_path)
+        server.env["SIGAP_LOG_LEVEL"] = "INFO"  # the access log: server-side latency per request
         if args.max_in_flight:
             server.env["SIGAP_MAX_IN_FLIGHT"] = str(args.max_in_flight)
         with server as srv:
@@ -726,12 +758,13 @@ def run(args: argparse.Namespace) -> int:
         for title, mix, st in results:
             console.rule(f"{title}: {args.engine}, {args.workers} worker(s)")
             console.print(endpoint_table(st, f"per endpoint ({title}, {st.wall:.0f} s)"))
+            console.print(server_table(st))
             console.print(summary_table(st, mix))
             print_first_errors(st)
         if args.ramp:
             table = Table(title="ramp", title_justify="left")
-            for name in ("clients", "tablets/USSD/reports", "req/s", "p50 ms", "p99 ms", "error %",
-                         "mutations/s", "USSD sessions/s", "load avg"):
+            for name in ("clients", "tablets/USSD/reports", "req/s", "p50 ms", "p99 ms", "server p50",
+                         "server p99", "error %", "mutations/s", "USSD sessions/s", "load avg"):
                 table.add_column(name, justify="right")
             rows = []
             for (_, mix, st) in results:
@@ -741,8 +774,10 @@ def run(args: argparse.Namespace) -> int:
                 rate, p99 = len(all_ms) / st.wall, quantile(all_ms, 99)
                 err = 100 * errs / max(1, len(all_ms))
                 rows.append((sum(mix.values()), rate, p99, err))
+                srv_ms = [x for k, v in st.server_ms.items() if not k.endswith("/health") for x in v] or [0.0]
                 table.add_row(str(sum(mix.values())), f"{mix['devices']}/{mix['ussd']}/{mix['reports']}",
-                              f"{rate:.1f}", f"{quantile(all_ms, 50):.0f}", f"{p99:.0f}", f"{err:.2f}",
+                              f"{rate:.1f}", f"{quantile(all_ms, 50):.0f}", f"{p99:.0f}",
+                              f"{quantile(srv_ms, 50):.0f}", f"{quantile(srv_ms, 99):.0f}", f"{err:.2f}",
                               f"{st.mutations / st.wall:.1f}", f"{done / st.wall:.2f}",
                               f"{st.load[0]:.2f}")
             console.print(table)
