@@ -27,7 +27,10 @@ Load (``--seconds``), every client a coroutine of one asyncio ``httpx.AsyncClien
 
 Per endpoint: requests, req/s, p50/p99 latency (ms, every answered or timed-out request),
 5xx, timeouts or connection errors, unexpected 4xx, and wrong answers (a 2xx with the wrong
-screen). Overall: acknowledged mutations/s (push results ``applied`` or ``merged``) and USSD
+screen); beside them the server's own p50/p99 per route, from the app's access log (the server
+runs with SIGAP_LOG_LEVEL=INFO), and a ``GET /health`` probe once a second. Past saturation on a
+shared machine the generator itself queues: compare the two (docs/benchmarks.md).
+Overall: acknowledged mutations/s (push results ``applied`` or ``merged``) and USSD
 sessions completed/s. ``--ramp`` runs steps of growing client counts (same mix proportions,
 think time x ``--ramp-think``) and names the saturation point. Afterwards (server stopped):
 every acknowledged create is in the database, every acknowledged edit's version is there,
