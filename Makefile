@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_FAMILIES ?= 500
 
-.PHONY: run test install lint typecheck pytest test-browser openapi bench bench-connectivity bench-channels bench-dedup clean
+.PHONY: run test install lint typecheck pytest test-browser openapi bench bench-connectivity bench-channels bench-dedup bench-load clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Sigap needs Python 3.11 or newer (found " + sys.version.split()[0] + ")") if sys.version_info < (3, 11) else None'
@@ -56,6 +56,11 @@ bench-channels: install
 
 bench-dedup: install
 	$(BIN)/python bench/bench_reconcile_db.py
+
+# the load test (PostgreSQL, 2 uvicorn workers, 60 s), then its saturation ramp; docs/benchmarks.md
+bench-load: install
+	$(BIN)/python bench/bench_load.py
+	$(BIN)/python bench/bench_load.py --ramp
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -47,7 +47,14 @@ def enrol(*, session: Session, principal: Principal, settings: Settings, device_
 
 def _give_sms_identity(session: Session, device: Device) -> None:
     """The next free short SMS number and a new key (docs/sms-fallback.md).  The number is
-    unique by constraint; two enrolments racing for it: the loser takes the next one."""
+    unique by constraint; two enrolments racing for it: the loser takes the next one.
+
+    On PostgreSQL the number is taken under a transaction-scoped advisory lock: without it, a
+    dozen tablets enrolling at once all read the same committed maximum, each loser waits for
+    the winner's commit and retries, and after five rounds the rest got 409 (bench_load).
+    SQLite's writers are already one at a time."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('sigap.sync_device.sms_number'))"))
     for _ in range(5):
         nested = session.begin_nested()
         number = (session.execute(select(func.max(col(Device.sms_number)))).scalar() or 0) + 1
