@@ -129,6 +129,7 @@ def test_desil_import_killed(seeded_url: str, db_kind: str, tmp_path: Path) -> N
         engine.dispose()
     audit_verified()
     figure("2 desil import+SIGKILL", db_kind, kills=kills,
-           kills_inside_transaction=f"{inside}" + ("" if db_kind == "postgresql" else " (known: the hooked one)"),
+           kills_inside_transaction=f"{inside}"
+           + ("" if db_kind == "postgresql" else " (known: the hooked one)"),
            rows_in_file=matched + PADDING, family_rows_checked=matched, consistency_checks=checks,
            partial_imports=0, lost=0, audit="verified", seconds=f"{time.monotonic() - started:.1f}")

@@ -47,7 +47,8 @@ def check_merges(engine: Engine) -> int:
         q = lambda sql: conn.execute(text(sql)).all()  # noqa: E731
         records = q("SELECT id, survivor_id, merged_id, candidate_id FROM merge_record")
         half = q("SELECT r.id FROM merge_record r JOIN household m ON m.id = r.merged_id "
-                 "WHERE m.deleted_at IS NULL OR m.merged_into_id IS NULL OR m.merged_into_id <> r.survivor_id")
+                 "WHERE m.deleted_at IS NULL OR m.merged_into_id IS NULL "
+                 "OR m.merged_into_id <> r.survivor_id")
         assert not half, f"merge records whose merged household is not merged: {half}"
         orphans = q("SELECT h.id FROM household h WHERE h.deleted_at IS NOT NULL AND NOT EXISTS "
                     "(SELECT 1 FROM merge_record r WHERE r.merged_id = h.id)")

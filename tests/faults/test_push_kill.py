@@ -77,7 +77,7 @@ def test_server_killed_during_pushes(database_url: str, db_kind: str, tmp_path: 
                 server.kill()
                 kills.append(time.monotonic() - started)
                 server.start()
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+        except BaseException as exc:  # reported by the main thread
             failure.append(exc)
         finally:
             stop.set()
@@ -116,7 +116,8 @@ def test_server_killed_during_pushes(database_url: str, db_kind: str, tmp_path: 
                 text("SELECT seq FROM sync_mutation WHERE device_id = :d"), {"d": device}).scalars()}
             rows: dict[str, Any] = {str(r[0]).replace("-", ""): r[1] for r in conn.execute(text(
                 "SELECT id, deleted_at FROM household"))}
-            member_ids = {str(m).replace("-", "") for m in conn.execute(text("SELECT id FROM member")).scalars()}
+            member_ids = {str(m).replace("-", "")
+                          for m in conn.execute(text("SELECT id FROM member")).scalars()}
         lost = [s for s in wire.acked if s not in seqs]
         assert not lost, f"acknowledged mutations missing from the server: {lost[:10]}"
         for seq, entity_id in wire.acked.items():
