@@ -18,7 +18,7 @@ from app.config import get_settings
 from tests.conftest import new_database, pg_admin_engine
 from tests.faults.helpers import ok
 
-FAMILIES = 1200  # three scoring batches of 500
+FAMILIES = 800  # two scoring batches of 500: killed after the first
 
 
 def _copy(source: str, tmp_dir: Path) -> tuple[str, Callable[[], None]]:

@@ -1,6 +1,6 @@
 """Drill 2: ``sigap desil import`` (its own process) SIGKILLed mid-way.
 
-The file: every seeded family's head (matched) and 20,000 more valid NIKs that match no one
+The file: every seeded family's head (matched) and 10,000 more valid NIKs that match no one
 (reported, not imported). The import is one transaction per file; the drill checks that under
 SIGKILL: (a) one kill at a known point INSIDE the transaction (a hooked process that stops
 after the family_desil rows are flushed, before the commit), (b) kills at random moments of
@@ -26,7 +26,7 @@ from tests.factories import nik
 from tests.faults.helpers import ROOT, audit_verified, cli_env, figure, scalar, sigap, sigkill, spawn
 
 PERIOD = "2026-Q1"
-PADDING = 20_000
+PADDING = 10_000
 HOOK = """
 import sys, time, pathlib
 from app.eligibility import desil_service
