@@ -36,13 +36,18 @@ class Recording(httpx.BaseTransport):
         self.inner = httpx.HTTPTransport()
         self.acked: dict[int, str] = {}  # seq -> entity id
         self.lost_responses = 0
+        self.pushing = 0  # pushes sent and not yet answered
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        push = request.url.path == "/sync/v1/push"
+        self.pushing += push
         try:
             response = self.inner.handle_request(request)
         except httpx.TransportError:
             self.lost_responses += 1
             raise
+        finally:
+            self.pushing -= push
         if request.url.path == "/sync/v1/push" and response.status_code == 200:
             response.read()
             for result in json.loads(response.content)["results"]:
@@ -67,13 +72,16 @@ def test_server_killed_during_pushes(database_url: str, db_kind: str, tmp_path: 
                           retry=RetryPolicy(base=0.05, cap=0.5, max_attempts=400, deadline=120))
     rng = random.Random()
     kills: list[float] = []
+    mid_push = 0
     stop = threading.Event()
     failure: list[BaseException] = []
 
     def killer() -> None:
+        nonlocal mid_push
         try:
             for _ in range(KILLS):
                 time.sleep(rng.uniform(0.3, 1.5))
+                mid_push += wire.pushing > 0
                 server.kill()
                 kills.append(time.monotonic() - started)
                 server.start()
@@ -131,7 +139,8 @@ def test_server_killed_during_pushes(database_url: str, db_kind: str, tmp_path: 
     finally:
         engine.dispose()
     said = audit_verified()
-    figure("1 push+SIGKILL", db_kind, kills=len(kills), server_starts=server.starts,
+    figure("1 push+SIGKILL", db_kind, kills=len(kills), kills_with_a_push_in_flight=mid_push,
+           server_starts=server.starts,
            mutations_acknowledged=len(wire.acked), mutations_in_db=ledger,
            households=created, lost_responses=wire.lost_responses, lost=len(lost), duplicated=0,
            audit="verified" if said else "?", seconds=f"{time.monotonic() - started:.1f}")
