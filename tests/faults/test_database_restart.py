@@ -12,7 +12,8 @@ drops every connection:
 Every answer must be a 2xx or a 503 with Retry-After in the ``{"error","detail"}`` format,
 never a 500; every 201 must be in the database, whole; no household is half written (all
 three members or none); the service recovers by itself (no restart of Sigap) and the audit
-chain verifies. SQLite has no database server to restart: skipped with a message."""
+chain verifies (the server's own sealer thread resumed and sealed everything written since).
+SQLite has no database server to restart: skipped with a message."""
 
 from __future__ import annotations
 
@@ -130,6 +131,20 @@ def recovered(server: Server, headers: dict[str, str], timeout: float = 30) -> f
     return took
 
 
+def sealer_resumed(url: str, timeout: float = 20) -> None:
+    """Background work resumes: the server's own audit sealer (every second here) seals what
+    was written since the outage, without help from the CLI."""
+    engine = build_engine(url)
+    try:
+        deadline = time.monotonic() + timeout
+        while scalar(engine, "SELECT COUNT(*) FROM audit_log WHERE chain_seq IS NULL"):
+            assert time.monotonic() < deadline, "the server's audit sealer did not resume"
+            time.sleep(0.3)
+        assert scalar(engine, "SELECT COUNT(*) FROM audit_log") > 0
+    finally:
+        engine.dispose()
+
+
 def drill(url: str, tmp_path: Path, disrupt: Callable[[], None], rounds: int) -> tuple[Load, float, Server]:
     server = Server(url, tmp_path / "server.log", SIGAP_AUDIT_SEAL_SECONDS="1", SIGAP_DB_POOL_SIZE="6",
                     SIGAP_DB_POOL_TIMEOUT="3")
@@ -145,6 +160,7 @@ def drill(url: str, tmp_path: Path, disrupt: Callable[[], None], rounds: int) ->
                 time.sleep(1.0)
         took = recovered(server, headers)
         assert server.proc is not None and server.proc.poll() is None, "the server died"
+        sealer_resumed(url)
     finally:
         server.stop()
     return load, took, server
