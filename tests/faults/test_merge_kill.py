@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
+from app.config import PROJECT_ROOT
 from app.db import build_engine
 from tests.faults.helpers import ROOT, audit_verified, cli_env, figure, ok, scalar, sigap, sigkill, spawn
 from tests.reconcile_db.helpers import load_generated
@@ -76,10 +77,16 @@ def test_merges_killed(database_url: str, db_kind: str, tmp_path: Path) -> None:
     households = scalar(engine, "SELECT COUNT(*) FROM household")
     members = scalar(engine, "SELECT COUNT(*) FROM member")
     kills = inside = checks = 0
+    # the registry's thresholds, with the u estimate's fixed cost cut as in tests/reconcile_db
+    config = tmp_path / "reconcile.toml"
+    shipped = (PROJECT_ROOT / "seed_data" / "reconcile.toml").read_text(encoding="utf-8")
+    assert "u_sample = 200000" in shipped
+    config.write_text(shipped.replace("u_sample = 200000", "u_sample = 20000"), encoding="utf-8")
+    dedup = ["dedup", "run", "--config", str(config)]
     try:
         marker = tmp_path / "inside"
         with (tmp_path / "hook.log").open("ab") as log:
-            hooked = subprocess.Popen([sys.executable, "-c", HOOK, str(marker), "dedup", "run"], cwd=ROOT,
+            hooked = subprocess.Popen([sys.executable, "-c", HOOK, str(marker), *dedup], cwd=ROOT,
                                       env=cli_env(database_url), stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 180
         while not marker.exists():
@@ -94,15 +101,15 @@ def test_merges_killed(database_url: str, db_kind: str, tmp_path: Path) -> None:
 
         rng = random.Random()
         for _ in range(2):
-            proc = spawn(database_url, "dedup", "run", log=tmp_path / "run.log")
-            time.sleep(rng.uniform(2.0, 14.0))
+            proc = spawn(database_url, *dedup, log=tmp_path / "run.log")
+            time.sleep(rng.uniform(2.0, 10.0))
             if proc.poll() is None:
                 sigkill(proc)
                 kills += 1
             check_merges(engine)
             checks += 1
 
-        sigap(database_url, "dedup", "run", timeout=300)
+        sigap(database_url, *dedup, timeout=300)
         merged = check_merges(engine)
         checks += 1
         assert merged > 0
