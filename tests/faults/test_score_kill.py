@@ -1,12 +1,15 @@
-"""Drill 4: a scoring run (``sigap score run``, its own process) SIGKILLed after its first
-committed batch. The run row stays ``running``; the next run refuses while the heartbeat is
-fresh (exit 3); once the heartbeat is old (set back in the database, as if 11 minutes had
-passed) the next run marks it ``abandoned``, completes, and the current decisions are exactly
-those of a clean run on an untouched copy of the same registry (same households, programmes,
-outcomes, fingerprints)."""
+"""Drill 4: a scoring run (``sigap score run``, its own process) SIGKILLed inside its second
+batch (the first committed; a hook stops the process once the second batch's decisions are
+flushed, before its commit, so the kill never comes after the run ended). The run row stays
+``running``; the next run refuses while the heartbeat is fresh (exit 3); once the heartbeat is
+old (set back in the database, as if 11 minutes had passed) the next run marks it
+``abandoned``, completes, and the current decisions are exactly those of a clean run on an
+untouched copy of the same registry (same households, programmes, outcomes, fingerprints)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,9 +19,25 @@ from sqlalchemy import text
 
 from app.db import build_engine
 from tests.faults.conftest import FAMILIES, use
-from tests.faults.helpers import audit_verified, figure, ok, scalar, sigap, sigkill, spawn
+from tests.faults.helpers import ROOT, audit_verified, cli_env, figure, ok, scalar, sigap, sigkill
 
 DAY = "2026-06-01"
+HOOK = """
+import sys, time, pathlib
+from app.eligibility import scoring
+original = scoring._score_batch
+calls = []
+def stalled(*args, **kw):
+    result = original(*args, **kw)
+    calls.append(1)
+    if len(calls) == 2:
+        pathlib.Path(sys.argv[1]).write_text("inside")
+        time.sleep(120)
+    return result
+scoring._score_batch = stalled
+from app.cli import cli
+cli(sys.argv[2:])
+"""
 DECISIONS = ("SELECT household_id, subject, programme_id, outcome, fingerprint FROM eligibility_decision "
              "WHERE current ORDER BY household_id, subject, programme_id")
 
@@ -38,17 +57,21 @@ def test_score_run_killed_then_taken_over(seeded_url: str, copy_of: Callable[[],
     clean_url = copy_of()  # untouched: the clean run's reference
     engine = build_engine(seeded_url)
     try:
-        proc = spawn(seeded_url, "score", "run", "--reference-date", DAY, log=tmp_path / "run.log")
-        deadline = time.monotonic() + 90
-        while scalar(engine, "SELECT COALESCE(MAX(families), 0) FROM score_run") < 500:
+        marker = tmp_path / "inside"
+        with (tmp_path / "run.log").open("ab") as log:
+            proc = subprocess.Popen([sys.executable, "-c", HOOK, str(marker), "score", "run",
+                                     "--reference-date", DAY], cwd=ROOT, env=cli_env(seeded_url),
+                                    stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while not marker.exists():
             assert proc.poll() is None, (tmp_path / "run.log").read_text()
-            assert time.monotonic() < deadline, "the run committed no batch"
+            assert time.monotonic() < deadline, "the run did not reach its second batch"
             time.sleep(0.05)
-        sigkill(proc)  # after its first batch, likely inside the second
+        sigkill(proc)  # inside the second batch: the first is committed
         with engine.connect() as conn:
             run_id, status, done = conn.execute(text(
                 "SELECT id, status, families FROM score_run ORDER BY id DESC")).one()
-        assert status == "running" and 0 < done < FAMILIES
+        assert status == "running" and done == 500 < FAMILIES
         partial = scalar(engine, "SELECT COUNT(*) FROM eligibility_decision WHERE current")
 
         busy = sigap(seeded_url, "score", "run", "--reference-date", DAY, check=False)
