@@ -125,6 +125,22 @@ def is_transient(exc: OperationalError) -> bool:
     return "database is locked" in str(exc.orig)
 
 
+# admin shutdown (restart, pg_terminate_backend), crash shutdown, cannot connect now
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def is_unavailable(exc: OperationalError) -> bool:
+    """The database connection was lost or could not be made (PostgreSQL restarting, a dropped
+    connection): the pool replaces it (pool_pre_ping) and a later request succeeds."""
+    if exc.connection_invalidated:
+        return True
+    state = getattr(exc.orig, "sqlstate", None)
+    if state in _UNAVAILABLE_SQLSTATES or (state or "").startswith("08"):
+        return True
+    # psycopg reports a refused or broken connection without an SQLSTATE
+    return state is None and type(exc.orig).__module__.startswith("psycopg")
+
+
 def error_responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entry for a route's documented errors."""
     out: dict[int | str, dict[str, Any]] = {}
@@ -196,6 +212,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _busy(_request: Request, exc: OperationalError) -> JSONResponse:
+        if is_unavailable(exc):
+            # a lost connection: the transaction was rolled back, unless the COMMIT itself was
+            # cut off, whose outcome the server cannot know (sync pushes replay by mutation id)
+            log.warning("database unavailable: %s", type(exc.orig).__name__)
+            return _render(503, "database_unavailable", "the database connection was lost for a moment; "
+                           "this request may not have been saved: send it again", {"Retry-After": "2"})
         if not is_transient(exc):
             raise exc
         # nothing was committed: the whole request can simply be sent again (pushes are idempotent)

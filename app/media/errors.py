@@ -42,6 +42,20 @@ class UploadLocked(AppError):
     code = "upload_locked"
 
 
+class InsufficientStorage(AppError):
+    """507: the media disk is full (or over quota): this request's bytes were dropped, the
+    upload stays at its last acknowledged offset (``Upload-Offset``); retry later."""
+
+    status_code = 507
+    code = "insufficient_storage"
+
+    def __init__(self, offset: int) -> None:
+        message = (f"the server's media storage is full: this chunk was not stored; the upload is "
+                   f"still at offset {offset}, send the bytes from {offset} again later")
+        super().__init__(message, detail={"message": message, "upload_offset": offset},
+                         headers={"Upload-Offset": str(offset), "Retry-After": "60"})
+
+
 class ChecksumMismatch(AppError):
     """460 (tus checksum extension): the bytes received do not hash to what was declared."""
 

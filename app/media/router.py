@@ -6,6 +6,7 @@ carries ``Tus-Resumable: 1.0.0``; a request without it (OPTIONS aside) gets 412.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import uuid
@@ -37,6 +38,7 @@ from app.media.errors import (
     TUS_VERSION,
     BadTusRequest,
     ChecksumMismatch,
+    InsufficientStorage,
     OffsetMismatch,
     PreconditionFailed,
     UnsupportedMediaType,
@@ -48,6 +50,7 @@ from app.media.schemas import MediaLinkList, MediaLinkPublic
 from app.media.storage import MediaStore, PartFile
 
 log = logging.getLogger("sigap.media")
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 Uploader = Annotated[Principal, Depends(require(Action.household_write))]
 Reader = Annotated[Principal, Depends(require(Action.household_read))]
 _AUTH = (NotAuthenticated, Forbidden)
@@ -181,7 +184,7 @@ async def _receive(request: Request, part: PartFile, *, start: int, limit: int,
 
 @uploads.patch("/{upload_id}", status_code=204, response_class=Response, responses=error_responses(
     *_AUTH, NotFound, UploadGone, BadTusRequest, OffsetMismatch, PreconditionFailed, PayloadTooLarge,
-    UnsupportedMediaType, UploadLocked, ChecksumMismatch))
+    UnsupportedMediaType, UploadLocked, ChecksumMismatch, InsufficientStorage))
 async def append_chunk(
     upload_id: str, request: Request, session: SessionDep, settings: SettingsDep, principal: Uploader,
     content_type: Annotated[str | None, Header(description=tus.OFFSET_STREAM)] = None,
@@ -221,10 +224,17 @@ async def append_chunk(
                 f"the server lost the bytes after offset {size}: send them again from {size}")))
         if size > state.offset:
             part.truncate(state.offset)  # written, but never acknowledged (crash before commit)
-        end = await _receive(request, part, start=offset, limit=state.length, checksum=checksum)
-        if end == offset:
-            return _offset_response(offset)
-        await run_in_threadpool(part.sync)
+        try:
+            end = await _receive(request, part, start=offset, limit=state.length, checksum=checksum)
+            if end == offset:
+                return _offset_response(offset)
+            await run_in_threadpool(part.sync)
+        except OSError as exc:
+            if exc.errno not in _DISK_FULL:
+                raise
+            part.truncate(offset)  # frees what this request wrote; nothing of it was acknowledged
+            log.error("media storage full", extra={"upload_id": str(uid), "offset": offset})
+            raise InsufficientStorage(offset) from None
         if end < state.length:
             await run_in_threadpool(_then_commit, session, service.set_offset, state=state,
                                     expected=offset, offset=end)
