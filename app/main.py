@@ -26,6 +26,7 @@ from app.ops.router import router as ops_router
 from app.reconcile.router import router as reconcile_router
 from app.reconcile.worker import start_thread
 from app.registry.router import router as registry_router
+from app.reports.router import router as reports_router
 from app.sync.router import review_router
 from app.sync.router import router as sync_router
 from app.wilayah.router import router as wilayah_router
@@ -80,7 +81,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(RequestContext)
     for router in (ops_router, auth_router, wilayah_router, registry_router, sync_router,
                    review_router, channels_router, reconcile_router, appeals_router,
-                   eligibility_router):
+                   eligibility_router, reports_router):
         app.include_router(router)
     app.include_router(media_router)
     install_docs(app)
