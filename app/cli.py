@@ -26,6 +26,7 @@ from app.eligibility.recipients_cli import recipients_cli
 from app.eligibility.rules_cli import rules_cli, score_cli
 from app.reconcile.commands import dedup_cli
 from app.reconcile.dukcapil_cli import dukcapil_cli
+from app.reports.cli import report_cli
 
 cli = typer.Typer(help="Sigap: Kota Ternate social-assistance registry", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -39,6 +40,7 @@ cli.add_typer(desil_cli, name="desil")
 cli.add_typer(rules_cli, name="rules")
 cli.add_typer(score_cli, name="score")
 cli.add_typer(recipients_cli, name="recipients")
+cli.add_typer(report_cli, name="report")
 console = Console(stderr=True)
 OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
 
