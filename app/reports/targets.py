@@ -1,7 +1,7 @@
 """Registration targets per kelurahan (``kelurahan_target``), imported from a CSV or XLSX file.
 
 All or nothing: every row is checked first (the kelurahan code, Kemendagri ``82.71.07.1001``
-or BPS ``8271070001``, must be one of Kota Ternate's; families a whole number >= 0; persons,
+or BPS ``8271020001``, must be one of Kota Ternate's; families a whole number >= 0; persons,
 if given, too; a kelurahan at most once) and any problem refuses the whole file with a
 row-by-row report naming the row (as a spreadsheet numbers it), the column and the rule.
 Importing the same figures again changes nothing; a changed figure replaces the old one,
@@ -146,7 +146,7 @@ def read_targets(session: Session, path: Path) -> TargetResult:
                     names[code_i],
                     "known_kelurahan",
                     f"{code_text!r} bukan kode kelurahan Kota Ternate (Kemendagri 82.71.07.1001 atau "
-                    "BPS 8271070001) / not a Ternate kelurahan code",
+                    "BPS 8271020001) / not a Ternate kelurahan code",
                 )
             )
         elif code in seen:
