@@ -77,10 +77,11 @@ GROUP BY kl.kecamatan_code, CASE WHEN o.household_id IS NOT NULL THEN o.desil EL
 }
 FLOOR_SQL["persons"] = (
     FLOOR_SQL["families"]
-    .replace("COUNT(*) AS n", "COUNT(m.id) AS n")
+    .replace("COUNT(*) AS n", "SUM(pc.n) AS n")
     .replace(
         "WHERE h.deleted_at IS NULL",
-        "JOIN member m ON m.household_id = h.id AND m.deleted_at IS NULL\nWHERE h.deleted_at IS NULL",
+        "JOIN (SELECT household_id, COUNT(*) AS n FROM member WHERE deleted_at IS NULL\n"
+        "      GROUP BY household_id) pc ON pc.household_id = h.id\nWHERE h.deleted_at IS NULL",
     )
 )
 

@@ -165,16 +165,20 @@ def matrix_statement(
 ) -> Select[Any]:
     """The one GROUP BY: (area code, desil, desil source) -> families or canonical persons."""
     did = desil_in_use()
-    code, _name = _area_group(kecamatan)
-    measure = func.count(col(Member.id)) if unit == "persons" else func.count()
-    stmt = select(code, did.c.desil, did.c.desil_source, measure).select_from(did)
-    stmt = stmt.join(Kelurahan, col(Kelurahan.code) == did.c.kelurahan_code)
-    if kecamatan is None:
-        stmt = stmt.join(Kecamatan, col(Kecamatan.code) == col(Kelurahan.kecamatan_code))
-    if unit == "persons":
-        stmt = stmt.join(
-            Member, and_(col(Member.household_id) == did.c.household_id, col(Member.deleted_at).is_(None))
+    # the area's code only: its name comes with the list of areas, so no join to kecamatan
+    code = col(Kelurahan.kecamatan_code) if kecamatan is None else col(Kelurahan.code)
+    if unit == "persons":  # members counted per household first: far fewer rows to group
+        persons = (
+            select(col(Member.household_id).label("household_id"), func.count().label("n"))
+            .where(col(Member.deleted_at).is_(None))
+            .group_by(col(Member.household_id))
+            .subquery("persons")
         )
+        stmt = select(code, did.c.desil, did.c.desil_source, func.sum(persons.c.n)).select_from(did)
+        stmt = stmt.join(persons, persons.c.household_id == did.c.household_id)
+    else:
+        stmt = select(code, did.c.desil, did.c.desil_source, func.count()).select_from(did)
+    stmt = stmt.join(Kelurahan, col(Kelurahan.code) == did.c.kelurahan_code)
     if not registered.empty:
         stmt = stmt.join(Household, col(Household.id) == did.c.household_id).where(
             *registered.where(col(Household.created_at))
