@@ -16,9 +16,11 @@ from sqlmodel import Session, col, select
 
 from app.audit.models import AuditEntry
 from app.auth.models import Role
+from app.eligibility import rules_service
 from app.reports.queries import DESIL_KEYS
 from app.reports.tables import SUPPRESSED, Column, Equation, Table, line, suppress
 from tests.conftest import Account
+from tests.eligibility_db.helpers import ACTOR
 from tests.reports.helpers import FAMILIES, HIRI_KEC, build
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -94,9 +96,6 @@ class TestFiles:
     def test_every_report_exports(
         self, db: Session, client: TestClient, make_account: Callable[..., Account], path: str
     ) -> None:
-        from app.eligibility import rules_service
-        from tests.eligibility_db.helpers import ACTOR
-
         build(db)
         rules_service.ensure_active(session=db, actor=ACTOR)
         admin = make_account(Role.admin)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 from app.appeals.models import Appeal
 from app.audit.models import AuditEntry
 from app.auth.models import Role
+from app.reconcile.records import CsvInputError
 from app.reconcile.store import DukcapilCheck, MatchCandidate, MergeRecord
 from app.registry.models import Household, Member
 from app.reports import cli as report_cli_module
@@ -76,10 +78,8 @@ class TestTargets:
     def test_cli_refuses_with_a_report_and_imports(
         self, db: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        from contextlib import contextmanager
-
         @contextmanager
-        def session():  # type: ignore[no-untyped-def]
+        def session() -> Iterator[Session]:
             yield db
 
         monkeypatch.setattr(report_cli_module, "cli_session", session)
@@ -100,8 +100,6 @@ class TestTargets:
         assert target is not None and target.families == 8
 
     def test_a_file_without_the_columns_is_refused(self, db: Session, tmp_path: Path) -> None:
-        from app.reconcile.records import CsvInputError
-
         with pytest.raises(CsvInputError):
             _import(db, write_csv(tmp_path / "x.csv", [["NAMA", "JUMLAH"], ["Faudu", 3]]))
 
