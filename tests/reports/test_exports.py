@@ -17,8 +17,9 @@ from sqlmodel import Session, col, select
 from app.audit.models import AuditEntry
 from app.auth.models import Role
 from app.eligibility import rules_service
-from app.reports.queries import DESIL_KEYS
+from app.reports.queries import DESIL_KEYS, CoverageRow
 from app.reports.tables import SUPPRESSED, Column, Equation, Table, line, suppress
+from app.reports.tabulate import coverage_table
 from tests.conftest import Account
 from tests.eligibility_db.helpers import ACTOR
 from tests.reports.helpers import FAMILIES, HIRI_KEC, build
@@ -223,3 +224,16 @@ class TestSuppression:
 
     def test_desil_keys_are_the_published_columns(self) -> None:
         assert DESIL_KEYS[-1] == "none" and len(DESIL_KEYS) == 11
+
+
+def test_a_percentage_is_hidden_with_its_count() -> None:
+    rows = [
+        CoverageRow(
+            "82.71.07", "Pulau Hiri", f"82.71.07.100{i}", f"K{i}", 40, None, n, 3 * n, {"enumerator": n}
+        )
+        for i, n in enumerate((3, 20, 30))
+    ]
+    t = suppress(coverage_table(rows, ["enumerator"]), 5)
+    assert t.rows[0]["families"] == SUPPRESSED and t.rows[0]["percent_families"] == SUPPRESSED
+    assert t.rows[0]["target_families"] == 40  # targets are public figures
+    assert not determined(t.suppressed, t.equations)
