@@ -9,7 +9,7 @@ families (app/reconcile/synthetic_registry.py, ~3.5 persons each); ``--official`
 (default 80%) get an official desil for 2026-Q1 and half of the rest a PMT estimate, so the
 matrix has all three kinds of cell (official, ESTIMATE, belum ada desil). ``ANALYZE`` runs
 once after loading (as autovacuum / a nightly job would). Then, in the same process and on the
-same data, each measured ``--runs`` times (median, after one warm-up):
+same data, each measured ``--runs`` times, round robin (median, after one warm-up round):
 
 - ``desil_matrix`` (families and persons): the function the API and the console call;
 - ``GET /reports/desil-matrix`` through the ASGI app (TestClient: auth, JSON, all of it);
@@ -86,14 +86,16 @@ FLOOR_SQL["persons"] = (
 )
 
 
-def median_s(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
-    result = fn()  # warm-up (plans, caches)
-    times = []
+def interleaved(figures: dict[str, Callable[[], Any]], runs: int) -> tuple[dict[str, float], dict[str, Any]]:
+    """Median seconds of each figure over ``runs`` rounds (after one warm-up round), and its result."""
+    results = {name: fn() for name, fn in figures.items()}  # warm-up: plans, caches
+    times: dict[str, list[float]] = {name: [] for name in figures}
     for _ in range(runs):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
+        for name, fn in figures.items():
+            t0 = time.perf_counter()
+            results[name] = fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}, results
 
 
 def load(url: str, families: int, official: float, seed: int) -> tuple[int, int]:
@@ -160,36 +162,46 @@ def measure(kind: str, url: str, runs: int) -> dict[str, Any]:
         session.commit()
         token, _ = create_access_token(settings=settings, user_id=user.id or 0, role="admin")
     out: dict[str, Any] = {"engine": kind}
-    with Session(engine) as session:
+    app = create_app(settings, engine=engine)
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def floor(unit: str) -> list[Any]:
+        with Session(engine) as session:  # a transaction of its own, like a request's
+            return list(session.execute(text(FLOOR_SQL[unit])).all())
+
+    def report(unit: str) -> Matrix:
+        with Session(engine) as session:
+            return desil_matrix(session, scope=None, unit=unit)
+
+    with TestClient(app) as client:
+        figures: dict[str, Callable[[], Any]] = {
+            "floor families": lambda: floor("families"),
+            "report families": lambda: report("families"),
+            "api families": lambda: client.get("/reports/desil-matrix", headers=headers),
+            "floor persons": lambda: floor("persons"),
+            "report persons": lambda: report("persons"),
+            "xlsx publish": lambda: client.get(
+                "/reports/desil-matrix?format=xlsx&publish=true", headers=headers
+            ),
+        }
+        # round robin, so that a busy spell of the machine falls on every figure alike
+        times, results = interleaved(figures, runs)
+        for name in ("api families", "xlsx publish"):
+            assert results[name].status_code == 200, results[name].text
         for unit in ("families", "persons"):
-
-            def report(unit: str = unit) -> Matrix:
-                return desil_matrix(session, scope=None, unit=unit)
-
-            def floor(unit: str = unit) -> list[Any]:
-                return list(session.execute(text(FLOOR_SQL[unit])).all())
-
-            report_s, m = median_s(report, runs)
-            floor_s, rows = median_s(floor, runs)
             expected: dict[tuple[str, str], int] = {}
-            for kec, desil, n in rows:
+            for kec, desil, n in results[f"floor {unit}"]:
                 expected[(kec, "none" if desil is None else str(desil))] = int(n)
+            m: Matrix = results[f"report {unit}"]
             got = {(r.code, k): v for r in m.rows for k, v in r.cells.items() if v}
             if got != expected:
                 raise SystemExit(f"{kind}: the report and the hand-written SQL disagree ({unit})")
-            out[unit] = {"report_s": report_s, "floor_s": floor_s, "total": m.total}
-    app = create_app(settings, engine=engine)
-    headers = {"Authorization": f"Bearer {token}"}
-    with TestClient(app) as client:
-        api_s, response = median_s(lambda: client.get("/reports/desil-matrix", headers=headers), runs)
-        assert response.status_code == 200, response.text
-        out["api_s"] = api_s
-        csv_s, response = median_s(
-            lambda: client.get("/reports/desil-matrix?format=xlsx&publish=true", headers=headers),
-            max(1, runs // 2),
-        )
-        assert response.status_code == 200, response.text
-        out["xlsx_publish_s"] = csv_s
+            out[unit] = {
+                "report_s": times[f"report {unit}"],
+                "floor_s": times[f"floor {unit}"],
+                "total": m.total,
+            }
+        out["api_s"], out["xlsx_publish_s"] = times["api families"], times["xlsx publish"]
     engine.dispose()
     return out
 
