@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_FAMILIES ?= 500
 
-.PHONY: run test install lint typecheck pytest openapi bench bench-connectivity bench-channels bench-dedup bench-reports clean
+.PHONY: run test install lint typecheck pytest test-browser openapi bench bench-connectivity bench-channels bench-dedup bench-reports clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Sigap needs Python 3.11 or newer (found " + sys.version.split()[0] + ")") if sys.version_info < (3, 11) else None'
@@ -36,6 +36,10 @@ pytest: install
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# the console in headless Chromium (/usr/bin/chromium), screenshots under $SIGAP_ARTEFACTS
+test-browser: install
+	$(BIN)/pytest -s tests/console/test_browser.py
 
 openapi: install
 	$(BIN)/sigap openapi

@@ -1,5 +1,5 @@
 """The ``sigap`` command line: serve, migrate, seed, users, sms, openapi, netsim, dedup, desil,
-rules, score."""
+rules, score, audit, report snapshot."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from rich.table import Table
 from sqlmodel import Session
 
 from app import migrate as migrations
+from app.audit.cli import audit_cli
 from app.auth.models import Role
 from app.auth.schemas import UserCreate
 from app.config import PROJECT_ROOT, get_settings
@@ -27,6 +28,7 @@ from app.eligibility.rules_cli import rules_cli, score_cli
 from app.reconcile.commands import dedup_cli
 from app.reconcile.dukcapil_cli import dukcapil_cli
 from app.reports.cli import report_cli
+from app.reports.progress_cli import snapshot_command
 
 cli = typer.Typer(help="Sigap: Kota Ternate social-assistance registry", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -40,6 +42,9 @@ cli.add_typer(desil_cli, name="desil")
 cli.add_typer(rules_cli, name="rules")
 cli.add_typer(score_cli, name="score")
 cli.add_typer(recipients_cli, name="recipients")
+cli.add_typer(audit_cli, name="audit")
+# `sigap report snapshot` (app/reports/progress_cli.py) beside `sigap report targets`
+report_cli.command("snapshot")(snapshot_command)
 cli.add_typer(report_cli, name="report")
 console = Console(stderr=True)
 OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
@@ -82,6 +87,65 @@ def migrate(revision: Annotated[str, typer.Argument(help="target revision")] = "
         migrations.upgrade(url, revision)
     with _session() as session:
         console.print(f"schema at {migrations.current_revision(session.get_bind())}")  # type: ignore[arg-type]
+
+
+@cli.command()
+def backup(
+    output: Annotated[
+        Path | None, typer.Option(help="backup file (default: var/backups/sigap-ENGINE-UTCTIME.{db,dump})")
+    ] = None,
+) -> None:
+    """Back up the database with the engine's own tool (SQLite backup API, pg_dump), while the
+    service runs; writes FILE and FILE.manifest.json (row counts, audit head, SHA-256)."""
+    from app.db import utcnow
+    from app.ops import backup as ops_backup
+
+    settings = get_settings()
+    if output is None:
+        engine_name = "sqlite" if settings.is_sqlite else "postgresql"
+        ext = "db" if settings.is_sqlite else "dump"
+        output = PROJECT_ROOT / "var" / "backups" / f"sigap-{engine_name}-{utcnow():%Y%m%dT%H%M%SZ}.{ext}"
+    try:
+        manifest = ops_backup.backup(settings.database_url, output)
+    except ops_backup.BackupError as exc:
+        console.print(f"[red]{exc}[/]", highlight=False)
+        raise typer.Exit(2) from None
+    console.print(
+        f"cadangan / backup: {output} ({output.stat().st_size:,} bytes, {sum(manifest.counts.values()):,} "
+        f"baris / rows, revisi / revision {manifest.revision}, audit {manifest.audit_head[0]})",
+        highlight=False,
+    )
+
+
+@cli.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="a backup written by `sigap backup` (its manifest beside it)")],
+    into: Annotated[
+        str | None,
+        typer.Option(help="database URL to restore into (default: SIGAP_DATABASE_URL); must be empty"),
+    ] = None,
+) -> None:
+    """Restore a backup into an EMPTY database, then verify row counts, schema revision and the
+    audit chain against the manifest (exit 1 if they differ, 2 if refused)."""
+    from app.ops import backup as ops_backup
+
+    settings = get_settings()
+    try:
+        report = ops_backup.restore(file, into or settings.database_url, audit_key=settings.audit_key)
+    except ops_backup.BackupError as exc:
+        console.print(f"[red]{exc}[/]", highlight=False)
+        raise typer.Exit(2) from None
+    for problem in report.problems:
+        console.print(f"[red]{problem}[/]", highlight=False)
+    if not report.ok:
+        console.print("[red]PEMULIHAN TIDAK COCOK DENGAN MANIFES / RESTORE DOES NOT MATCH THE MANIFEST[/]")
+        raise typer.Exit(1)
+    console.print(
+        f"dipulihkan dan diperiksa / restored and verified: {sum(report.counts.values()):,} baris / rows "
+        f"in {len(report.counts)} tabel / tables, revisi / revision {report.revision}, rantai audit utuh / "
+        f"audit chain intact ({report.audit.checked:,})",
+        highlight=False,
+    )
 
 
 @cli.command()

@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     reconcile_worker: bool = False
     reconcile_poll_seconds: float = Field(default=2.0, gt=0)
 
+    # Audit log (app/audit/chain.py): the server seals new entries into the keyed hash chain
+    # every audit_seal_seconds (0: not in this process; then run `sigap audit seal` from cron).
+    # The chain's key: audit_secret, else derived from secret_key. Changing it makes every
+    # sealed entry fail verification: keep it with the secret key.
+    audit_seal_seconds: float = Field(default=5.0, ge=0)
+    audit_secret: str = ""
+
     # Reports (docs/reports.md): published exports hide every cell below this many families
     # or persons, and the cells that would let one be recomputed from the totals.
     report_min_cell: int = Field(default=5, ge=2, le=100)
@@ -114,6 +121,10 @@ class Settings(BaseSettings):
                 raise ValueError("SIGAP_SMS_SENDER=kannel needs SIGAP_PUBLIC_BASE_URL (delivery reports "
                                  "come back to it)")
         return self
+
+    @property
+    def audit_key(self) -> bytes:
+        return (self.audit_secret or f"audit:{self.secret_key}").encode()
 
     @property
     def cursor_key(self) -> bytes:

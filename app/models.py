@@ -1,7 +1,7 @@
 """Imports every table model so that SQLModel.metadata is complete (Alembic, tests)."""
 
 from app.appeals.models import Appeal, AppealEvent
-from app.audit.models import AuditEntry
+from app.audit.models import AuditChain, AuditEntry
 from app.auth.models import EnumeratorAssignment, User
 from app.channels.models import ChannelMessage, Contact, OutboundSms, UssdSession
 from app.eligibility.store import (
@@ -14,14 +14,21 @@ from app.eligibility.store import (
 )
 from app.media.models import MediaLink, MediaObject, MediaUpload
 from app.reconcile.store import DukcapilCheck, MatchCandidate, MatchKey, MergeRecord, ReconcileState
-from app.reports.models import KelurahanTarget
 from app.registry.models import FieldTask, Household, KkHistory, Member
+from app.reports.models import KelurahanTarget
+from app.reports.progress_models import (
+    PilotMilestone,
+    ReportSnapshot,
+    ReportSnapshotDesil,
+    ReportSnapshotProgramme,
+)
 from app.sync.models import Device, SyncChange, SyncConflict, SyncCounter, SyncMutation, SyncSmsPart
 from app.wilayah.models import Kecamatan, Kelurahan
 
 __all__ = [
     "Appeal",
     "AppealEvent",
+    "AuditChain",
     "AuditEntry",
     "ChannelMessage",
     "Contact",
@@ -46,7 +53,11 @@ __all__ = [
     "Member",
     "MergeRecord",
     "OutboundSms",
+    "PilotMilestone",
     "ReconcileState",
+    "ReportSnapshot",
+    "ReportSnapshotDesil",
+    "ReportSnapshotProgramme",
     "RuleSetRecord",
     "ScoreRun",
     "SyncChange",

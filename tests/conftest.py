@@ -31,7 +31,7 @@ from app import migrate
 from app.auth import repository as auth_repository
 from app.auth.models import Role, User
 from app.auth.security import create_access_token, hash_password
-from app.config import PROJECT_ROOT, Environment, Settings
+from app.config import PROJECT_ROOT, Environment, Settings, get_settings
 from app.db import build_engine, get_session
 from app.main import create_app
 from app.seeding import load_wilayah
@@ -84,6 +84,8 @@ def new_database(kind: str, tmp_dir: Path) -> tuple[str, Callable[[], None]]:
 
 
 def settings_for(database_url: str, **overrides: object) -> Settings:
+    # no audit sealer thread: a test seals when it means to (tests/audit)
+    overrides.setdefault("audit_seal_seconds", 0)
     return Settings(environment=Environment.test, database_url=database_url,
                     secret_key=TEST_SECRET, log_json=False, **overrides)  # type: ignore[arg-type]
 
@@ -135,6 +137,18 @@ def live_app(db_kind: str, tmp_path: Path) -> Iterator[LiveApp]:
             token, _ = create_access_token(settings=settings, user_id=user.id or 0, role="admin")
         yield LiveApp(app=create_app(settings, engine=eng), engine=eng,
                       headers={"Authorization": f"Bearer {token}"})
+
+
+@pytest.fixture
+def database_url(db_kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An empty database of its own, named by SIGAP_DATABASE_URL (for the CLI, which commits)."""
+    url, drop = new_database(db_kind, tmp_path)
+    monkeypatch.setenv("SIGAP_DATABASE_URL", url)
+    monkeypatch.setenv("SIGAP_LOG_JSON", "false")
+    get_settings.cache_clear()
+    yield url
+    get_settings.cache_clear()
+    drop()
 
 
 @pytest.fixture

@@ -8,29 +8,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.config import get_settings
-from tests.conftest import new_database
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def database_url(db_kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    url, drop = new_database(db_kind, tmp_path)
-    monkeypatch.setenv("SIGAP_DATABASE_URL", url)
-    monkeypatch.setenv("SIGAP_LOG_JSON", "false")
-    get_settings.cache_clear()
-    yield url
-    get_settings.cache_clear()
-    drop()
 
 
 def invoke(*args: str) -> str:

@@ -42,8 +42,7 @@ def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[
     """``{field: [before, after]}`` for every field whose value changed."""
     keys = sorted(set(before) | set(after))
     return {
-        k: [jsonable(before.get(k)), jsonable(after.get(k))]
-        for k in keys if before.get(k) != after.get(k)
+        k: [jsonable(before.get(k)), jsonable(after.get(k))] for k in keys if before.get(k) != after.get(k)
     }
 
 
@@ -61,16 +60,32 @@ def created(after: Mapping[str, Any], exclude: frozenset[str] = frozenset()) -> 
     return out
 
 
-def entry(*, actor: ActorRef, action: str, entity_type: str, entity_id: str,
-          changes: dict[str, Any], household_id: uuid.UUID | None = None,
-          version: int | None = None) -> dict[str, Any]:
+def entry(
+    *,
+    actor: ActorRef,
+    action: str,
+    entity_type: str,
+    entity_id: str,
+    changes: dict[str, Any],
+    household_id: uuid.UUID | None = None,
+    version: int | None = None,
+) -> dict[str, Any]:
     """One audit row; ``version`` is the record's version after the write (sync reads the
     fields changed since a device's base version from here)."""
-    return {"occurred_at": utcnow(), "actor_id": actor.user_id, "actor_name": actor.name,
-            "channel": actor.channel, "action": action, "entity_type": entity_type,
-            "entity_id": entity_id, "household_id": household_id, "changes": changes,
-            "request_id": actor.request_id, "entity_version": version,
-            "device_id": actor.device_id}
+    return {
+        "occurred_at": utcnow(),
+        "actor_id": actor.user_id,
+        "actor_name": actor.name,
+        "channel": actor.channel,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "household_id": household_id,
+        "changes": changes,
+        "request_id": actor.request_id,
+        "entity_version": version,
+        "device_id": actor.device_id,
+    }
 
 
 def write(session: Session, entries: list[dict[str, Any]]) -> None:
@@ -83,12 +98,31 @@ def write(session: Session, entries: list[dict[str, Any]]) -> None:
     bulk.insert(session, _TABLE, entries)
 
 
-def record(session: Session, *, actor: ActorRef, action: str, entity_type: str, entity_id: str,
-           changes: dict[str, Any], household_id: uuid.UUID | None = None,
-           version: int | None = None) -> None:
-    write(session, [entry(actor=actor, action=action, entity_type=entity_type,
-                          entity_id=entity_id, changes=changes, household_id=household_id,
-                          version=version)])
+def record(
+    session: Session,
+    *,
+    actor: ActorRef,
+    action: str,
+    entity_type: str,
+    entity_id: str,
+    changes: dict[str, Any],
+    household_id: uuid.UUID | None = None,
+    version: int | None = None,
+) -> None:
+    write(
+        session,
+        [
+            entry(
+                actor=actor,
+                action=action,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                changes=changes,
+                household_id=household_id,
+                version=version,
+            )
+        ],
+    )
 
 
 _TABLE = AuditEntry.__table__  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+from sqlmodel import Session
 
 from app.audit.service import ActorRef
 from app.auth import repository, service
@@ -30,8 +31,22 @@ def get_settings_dep(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def get_principal(session: SessionDep, settings: SettingsDep,
+# The web console keeps the same access token in this cookie (HttpOnly, SameSite=Strict).
+SESSION_COOKIE = "sigap_session"
+# The API accepts the cookie for reads only: a cookie rides along with any request the browser
+# makes, so a state-changing API call must carry the token explicitly (no CSRF through the API).
+# The console's own forms are POSTs with a CSRF token (app/console/security.py).
+COOKIE_METHODS = frozenset({"GET", "HEAD"})
+
+
+def get_principal(request: Request, session: SessionDep, settings: SettingsDep,
                   token: Annotated[str | None, Depends(oauth2_scheme)]) -> Principal:
+    if not token and request.method in COOKIE_METHODS:
+        token = request.cookies.get(SESSION_COOKIE)
+    return principal_from_token(session=session, settings=settings, token=token)
+
+
+def principal_from_token(*, session: Session, settings: Settings, token: str | None) -> Principal:
     if not token:
         raise NotAuthenticated("Not authenticated: send 'Authorization: Bearer <token>'")
     claims = decode_access_token(settings=settings, token=token)

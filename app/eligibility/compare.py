@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from app.eligibility.decide import Decision
 
-ABSENT = "absent"   # no decision on that side (new programme, person left the target...)
+ABSENT = "absent"  # no decision on that side (new programme, person left the target...)
 Grouping = Callable[[str], Hashable] | Mapping[str, Hashable] | None
 
 
@@ -24,8 +24,8 @@ class Transition:
     before: str
     after: str
     group: Hashable
-    families: int      # distinct families with at least one subject in this transition
-    subjects: int      # decisions: families, or persons for person-level programmes
+    families: int  # distinct families with at least one subject in this transition
+    subjects: int  # decisions: families, or persons for person-level programmes
 
     @property
     def changed(self) -> bool:
@@ -34,8 +34,8 @@ class Transition:
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
-    rows: tuple[Transition, ...]      # sorted by programme, group, before, after
-    changed_families: tuple[tuple[str, int], ...] = ()   # programme -> distinct families changing
+    rows: tuple[Transition, ...]  # sorted by programme, group, before, after
+    changed_families: tuple[tuple[str, int], ...] = ()  # programme -> distinct families changing
 
     @property
     def changes(self) -> tuple[Transition, ...]:
@@ -47,10 +47,14 @@ class Comparison:
 
     def table(self, *, only_changes: bool = True) -> str:
         rows = self.changes if only_changes else self.rows
-        lines = [f"{'programme':<12} {'group':<28} {'before':<13} {'after':<13} "
-                 f"{'families':>9} {'subjects':>9}"]
-        lines += [f"{r.programme_id:<12} {_show(r.group):<28} {r.before:<13} {r.after:<13} "
-                  f"{r.families:>9} {r.subjects:>9}" for r in rows]
+        lines = [
+            f"{'programme':<12} {'group':<28} {'before':<13} {'after':<13} {'families':>9} {'subjects':>9}"
+        ]
+        lines += [
+            f"{r.programme_id:<12} {_show(r.group):<28} {r.before:<13} {r.after:<13} "
+            f"{r.families:>9} {r.subjects:>9}"
+            for r in rows
+        ]
         if len(lines) == 1:
             lines.append("(no change)")
         return "\n".join(lines)

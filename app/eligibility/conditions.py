@@ -30,13 +30,22 @@ class Lazy:
 
     __slots__ = ("checks", "subject", "tests", "value", "values")
 
-    def __init__(self, tests: Sequence[Test], values: Values, checks: Sequence[bool | None],
-                 value: bool | None, subject: Text | None) -> None:
+    def __init__(
+        self,
+        tests: Sequence[Test],
+        values: Values,
+        checks: Sequence[bool | None],
+        value: bool | None,
+        subject: Text | None,
+    ) -> None:
         self.tests, self.values, self.checks, self.value, self.subject = tests, values, checks, value, subject
 
     def texts(self) -> tuple[Text, ...]:
-        return tuple(t.explain(self.values.get(t.spec.name), c, self.subject)
-                     for t, c in zip(self.tests, self.checks, strict=True) if c is self.value)
+        return tuple(
+            t.explain(self.values.get(t.spec.name), c, self.subject)
+            for t, c in zip(self.tests, self.checks, strict=True)
+            if c is self.value
+        )
 
 
 Piece = Text | Lazy
@@ -56,14 +65,14 @@ def resolve(pieces: Sequence[Piece]) -> tuple[Text, ...]:
 @dataclass(frozen=True, slots=True)
 class Result:
     value: bool | None
-    texts: tuple[Piece, ...] = ()     # see resolve()
+    texts: tuple[Piece, ...] = ()  # see resolve()
     missing: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
 class Context:
     household: Values
-    members: Sequence[tuple[str, Values]]     # (member key, values), living at the date
+    members: Sequence[tuple[str, Values]]  # (member key, values), living at the date
     head: tuple[str, Values] | None
     desil: DesilInfo
     member: tuple[str, Values] | None = None  # the person a person-level rule is about
@@ -71,8 +80,8 @@ class Context:
 
 @dataclass(frozen=True, slots=True)
 class Label:
-    yes: Text | None = None   # said when the condition holds
-    no: Text | None = None    # said when it does not
+    yes: Text | None = None  # said when the condition holds
+    no: Text | None = None  # said when it does not
 
 
 def _fmt(v: Any) -> str:
@@ -95,7 +104,7 @@ class Test:
     min: float | None = None
     max: float | None = None
     one_of: frozenset[str] | None = None
-    negate: bool = False      # not_in
+    negate: bool = False  # not_in
     description: Text = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -148,8 +157,10 @@ class Test:
                 text = (f"{s.label_id}: {shown[0]}", f"{s.label_en}: {shown[1]}")
             else:
                 neg = ("bukan", "not") if not self.negate else ("termasuk", "one of")
-                text = (f"{s.label_id}: {shown[0]} ({neg[0]} {self._codes(0)})",
-                        f"{s.label_en}: {shown[1]} ({neg[1]} {self._codes(1)})")
+                text = (
+                    f"{s.label_id}: {shown[0]} ({neg[0]} {self._codes(0)})",
+                    f"{s.label_en}: {shown[1]} ({neg[1]} {self._codes(1)})",
+                )
         else:
             rel = relation(value, self.min, self.max, self.equals, holds)
             text = (f"{s.label_id} {_fmt(value)} {rel}", f"{s.label_en} {_fmt(value)} {rel}")
@@ -227,8 +238,9 @@ class DesilCond(Condition):
             return Result(None, ((d.label("id"), d.label("en")),), ("desil",))
         if self.official_only and d.source != "official":
             t = F.OFFICIAL_REQUIRED
-            return Result(None, ((t[0].format(d.label("id")), t[1].format(d.label("en"))),),
-                          ("official desil",))
+            return Result(
+                None, ((t[0].format(d.label("id")), t[1].format(d.label("en"))),), ("official desil",)
+            )
         holds = (self.min is None or d.desil >= self.min) and (self.max is None or d.desil <= self.max)
         rel = relation(d.desil, self.min, self.max, None, holds)
         return Result(holds, ((f"{d.label('id')} {rel}", f"{d.label('en')} {rel}"),))
@@ -272,8 +284,9 @@ def _member_checks(tests: Sequence[Test], ctx: Context) -> tuple[list[bool | Non
         value = _and(per)
         checks.append(value)
         if value is None:
-            missing.extend(f"member[{key}].{t.spec.name}" for t, c in zip(tests, per, strict=True)
-                           if c is None)
+            missing.extend(
+                f"member[{key}].{t.spec.name}" for t, c in zip(tests, per, strict=True) if c is None
+            )
     return checks, tuple(missing)
 
 
@@ -288,9 +301,15 @@ class AnyMember(Condition):
 
     def __post_init__(self) -> None:
         d = _describe_all(self.tests)
-        object.__setattr__(self, "wording", {True: _worded(F.ANY_MEMBER, d),
-                                             None: _worded(F.ANY_MEMBER_UNKNOWN, d),
-                                             False: _worded(F.NO_MEMBER, d)})
+        object.__setattr__(
+            self,
+            "wording",
+            {
+                True: _worded(F.ANY_MEMBER, d),
+                None: _worded(F.ANY_MEMBER_UNKNOWN, d),
+                False: _worded(F.NO_MEMBER, d),
+            },
+        )
 
     def _evaluate(self, ctx: Context) -> Result:
         checks, missing = _member_checks(self.tests, ctx)
@@ -305,9 +324,15 @@ class AllMembers(Condition):
 
     def __post_init__(self) -> None:
         d = _describe_all(self.tests)
-        object.__setattr__(self, "wording", {True: _worded(F.ALL_MEMBERS, d),
-                                             None: _worded(F.ALL_MEMBERS_UNKNOWN, d),
-                                             False: _worded(F.NOT_ALL_MEMBERS, d)})
+        object.__setattr__(
+            self,
+            "wording",
+            {
+                True: _worded(F.ALL_MEMBERS, d),
+                None: _worded(F.ALL_MEMBERS_UNKNOWN, d),
+                False: _worded(F.NOT_ALL_MEMBERS, d),
+            },
+        )
 
     def _evaluate(self, ctx: Context) -> Result:
         checks, missing = _member_checks(self.tests, ctx)
@@ -340,8 +365,9 @@ class MemberCount(Condition):
                 return Result(None, ((t[0].format(d[0]), t[1].format(d[1])),), missing)
             t = F.COUNT
             rel = relation(low, self.min, self.max, None, value)
-            return Result(value, ((t[0].format(f"{low}", d[0]) + f" {rel}",
-                                   t[1].format(f"{low}", d[1]) + f" {rel}"),))
+            return Result(
+                value, ((t[0].format(f"{low}", d[0]) + f" {rel}", t[1].format(f"{low}", d[1]) + f" {rel}"),)
+            )
         rel = relation(low, self.min, self.max, None, bool(value))
         t = F.COUNT_ALL
         return Result(value, ((t[0].format(low) + f" {rel}", t[1].format(low) + f" {rel}"),))
@@ -366,8 +392,11 @@ class AnyOf(Condition):
         values = [r.value for r in results]
         value = True if True in values else None if None in values else False
         if value is None:  # say what failed as well as what is unknown: both decide it
-            return Result(None, tuple(t for r in results for t in r.texts),
-                          tuple(m for r in results if r.value is None for m in r.missing))
+            return Result(
+                None,
+                tuple(t for r in results for t in r.texts),
+                tuple(m for r in results if r.value is None for m in r.missing),
+            )
         return _combine(value, results)
 
 

@@ -34,7 +34,8 @@ ELIGIBLE: Outcome = "eligible"
 NOT_ELIGIBLE: Outcome = "not_eligible"
 NEEDS_DATA: Outcome = "needs_data"
 OUTCOME_LABELS: dict[str, Text] = {
-    ELIGIBLE: ("layak", "eligible"), NOT_ELIGIBLE: ("tidak layak", "not eligible"),
+    ELIGIBLE: ("layak", "eligible"),
+    NOT_ELIGIBLE: ("tidak layak", "not eligible"),
     NEEDS_DATA: ("perlu data", "needs data"),
 }
 
@@ -42,14 +43,19 @@ OUTCOME_LABELS: dict[str, Text] = {
 @dataclass(frozen=True, slots=True)
 class Reason:
     kind: ReasonKind
-    rule: str               # the programme id, or the exclusion id
-    holds: bool | None      # the answer this reason explains (None: could not be decided)
-    text_id: str            # Bahasa Indonesia
+    rule: str  # the programme id, or the exclusion id
+    holds: bool | None  # the answer this reason explains (None: could not be decided)
+    text_id: str  # Bahasa Indonesia
     text_en: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "rule": self.rule, "holds": self.holds,
-                "text_id": self.text_id, "text_en": self.text_en}
+        return {
+            "kind": self.kind,
+            "rule": self.rule,
+            "holds": self.holds,
+            "text_id": self.text_id,
+            "text_en": self.text_en,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +63,13 @@ class Decision:
     programme_id: str
     unit: Unit
     family_key: str
-    member_key: str | None          # person-level programmes: who
+    member_key: str | None  # person-level programmes: who
     outcome: Outcome
     reasons: tuple[Reason, ...]
-    missing: tuple[str, ...]        # inputs that would let a needs_data decision be made
-    inputs: tuple[tuple[str, Any], ...]   # every input the rule reads, sorted (audit)
+    missing: tuple[str, ...]  # inputs that would let a needs_data decision be made
+    inputs: tuple[tuple[str, Any], ...]  # every input the rule reads, sorted (audit)
     desil: DesilInfo
-    ruleset: str                    # id@version
+    ruleset: str  # id@version
     ruleset_digest: str
     reference_date: date
 
@@ -77,11 +83,17 @@ class Decision:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "programme_id": self.programme_id, "unit": self.unit, "family_key": self.family_key,
-            "member_key": self.member_key, "outcome": self.outcome,
-            "reasons": [r.as_dict() for r in self.reasons], "missing": list(self.missing),
-            "inputs": {k: _jsonable(v) for k, v in self.inputs}, "desil": self.desil.as_dict(),
-            "ruleset": self.ruleset, "ruleset_digest": self.ruleset_digest,
+            "programme_id": self.programme_id,
+            "unit": self.unit,
+            "family_key": self.family_key,
+            "member_key": self.member_key,
+            "outcome": self.outcome,
+            "reasons": [r.as_dict() for r in self.reasons],
+            "missing": list(self.missing),
+            "inputs": {k: _jsonable(v) for k, v in self.inputs},
+            "desil": self.desil.as_dict(),
+            "ruleset": self.ruleset,
+            "ruleset_digest": self.ruleset_digest,
             "reference_date": self.reference_date.isoformat(),
         }
 
@@ -95,14 +107,15 @@ def _jsonable(v: Any) -> Any:
     return v.isoformat() if isinstance(v, date) else v
 
 
-def build_context(facts: FamilyFacts, desil: DesilInfo,
-                  day: date) -> tuple[Context, list[tuple[str, Values]]]:
+def build_context(
+    facts: FamilyFacts, desil: DesilInfo, day: date
+) -> tuple[Context, list[tuple[str, Values]]]:
     """The evaluation context at ``day``, and every member present then (alive or not)."""
     present: list[tuple[str, Values]] = []
     for person in facts.members:
         values = member_values(person, day)
         age = values["age"]
-        if age is not None and age < 0:   # born after the reference date
+        if age is not None and age < 0:  # born after the reference date
             continue
         present.append((person.key, values))
     living = [(k, v) for k, v in present if v["alive"]]
@@ -114,23 +127,27 @@ def build_context(facts: FamilyFacts, desil: DesilInfo,
     return Context(household=household, members=living, head=head, desil=desil), present
 
 
-def _inputs(programme: Programme, ctx: Context,
-            present: Sequence[tuple[str, Values]]) -> tuple[tuple[str, Any], ...]:
+def _inputs(
+    programme: Programme, ctx: Context, present: Sequence[tuple[str, Values]]
+) -> tuple[tuple[str, Any], ...]:
     """``desil*``, then ``household.<field>`` by name, then ``member[<key>].<field>`` by key
     and name: the same order for the same inputs."""
     out: list[tuple[str, Any]] = []
     member_fields: list[str] = []
-    for name in programme.inputs:   # sorted
+    for name in programme.inputs:  # sorted
         scope, _, field = name.partition(".")
         if scope == "desil":
             d = ctx.desil
-            out += [("desil", d.desil), ("desil.period", d.period or d.model_version),
-                    ("desil.source", d.source)]
+            out += [
+                ("desil", d.desil),
+                ("desil.period", d.period or d.model_version),
+                ("desil.source", d.source),
+            ]
         elif scope == "household":
             out.append((name, ctx.household.get(field)))
         else:
             member_fields.append(field)
-    for key, values in present:     # in key order
+    for key, values in present:  # in key order
         out.extend((f"member[{key}].{field}", values.get(field)) for field in member_fields)
     return tuple(out)
 
@@ -143,8 +160,13 @@ def _excluded(ex: Exclusion, result: Result) -> Reason:
     texts = resolve(result.texts)
     detail = ("; ".join(t[0] for t in texts), "; ".join(t[1] for t in texts))
     t = F.EXCLUDED
-    return Reason("exclusion", ex.id, True, t[0].format(ex.label[0]) + f" ({detail[0]})",
-                  t[1].format(ex.label[1]) + f" ({detail[1]})")
+    return Reason(
+        "exclusion",
+        ex.id,
+        True,
+        t[0].format(ex.label[0]) + f" ({detail[0]})",
+        t[1].format(ex.label[1]) + f" ({detail[1]})",
+    )
 
 
 def _check(ex: Exclusion, ctx: Context, cache: dict[str, Result]) -> Result:
@@ -156,8 +178,9 @@ def _check(ex: Exclusion, ctx: Context, cache: dict[str, Result]) -> Result:
     return cache[ex.id]
 
 
-def _decide(programme: Programme, ctx: Context,
-            cache: dict[str, Result]) -> tuple[Outcome, list[Reason], tuple[str, ...]]:
+def _decide(
+    programme: Programme, ctx: Context, cache: dict[str, Result]
+) -> tuple[Outcome, list[Reason], tuple[str, ...]]:
     checked = [(ex, _check(ex, ctx, cache)) for ex in programme.exclude]
     hits = [_excluded(ex, r) for ex, r in checked if r.value is True]
     if hits:
@@ -175,8 +198,15 @@ def _decide(programme: Programme, ctx: Context,
         for ex, r in unknown:
             texts = resolve(r.texts)
             why = ("; ".join(x[0] for x in texts), "; ".join(x[1] for x in texts))
-            reasons.append(Reason("exclusion", ex.id, None, t[0].format(ex.label[0], why[0]),
-                                  t[1].format(ex.label[1], why[1])))
+            reasons.append(
+                Reason(
+                    "exclusion",
+                    ex.id,
+                    None,
+                    t[0].format(ex.label[0], why[0]),
+                    t[1].format(ex.label[1], why[1]),
+                )
+            )
         return NEEDS_DATA, reasons, _dedupe(missing)
     return ELIGIBLE, reasons, ()
 
@@ -197,12 +227,28 @@ def evaluate(ruleset: RuleSet, facts: FamilyFacts, desil: DesilInfo, reference_d
     out: list[Decision] = []
     cache: dict[str, Result] = {}
 
-    def decision(prog: Programme, member_key: str | None, outcome: Outcome, reasons: Sequence[Reason],
-                 missing: tuple[str, ...], inputs: tuple[tuple[str, Any], ...]) -> Decision:
-        return Decision(programme_id=prog.id, unit=prog.unit, family_key=facts.key, member_key=member_key,
-                        outcome=outcome, reasons=tuple(reasons), missing=missing, inputs=inputs,
-                        desil=desil, ruleset=ruleset.label, ruleset_digest=ruleset.digest,
-                        reference_date=reference_date)
+    def decision(
+        prog: Programme,
+        member_key: str | None,
+        outcome: Outcome,
+        reasons: Sequence[Reason],
+        missing: tuple[str, ...],
+        inputs: tuple[tuple[str, Any], ...],
+    ) -> Decision:
+        return Decision(
+            programme_id=prog.id,
+            unit=prog.unit,
+            family_key=facts.key,
+            member_key=member_key,
+            outcome=outcome,
+            reasons=tuple(reasons),
+            missing=missing,
+            inputs=inputs,
+            desil=desil,
+            ruleset=ruleset.label,
+            ruleset_digest=ruleset.digest,
+            reference_date=reference_date,
+        )
 
     for prog in ruleset.programmes:
         inputs = _inputs(prog, ctx, present)
@@ -217,8 +263,10 @@ def evaluate(ruleset: RuleSet, facts: FamilyFacts, desil: DesilInfo, reference_d
                     continue
                 if target.value is None:
                     t = F.TARGET_UNKNOWN
-                    reasons = [Reason("target", prog.id, None, t[0].format(x[0]), t[1].format(x[1]))
-                               for x in resolve(target.texts)]
+                    reasons = [
+                        Reason("target", prog.id, None, t[0].format(x[0]), t[1].format(x[1]))
+                        for x in resolve(target.texts)
+                    ]
                     out.append(decision(prog, key, NEEDS_DATA, reasons, _dedupe(target.missing), inputs))
                     continue
             out.append(decision(prog, key, *_decide(prog, ctx, cache), inputs))

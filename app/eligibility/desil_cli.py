@@ -20,6 +20,8 @@ from app.db import engine_from_settings, new_session
 from app.eligibility import desil_service
 from app.eligibility import repository as repo
 from app.eligibility.desil_file import read_desil_file
+from app.eligibility.keyed_file import KeyedFile
+from app.eligibility.keyed_match import ImportResult
 from app.eligibility.pmt import DEFAULT_MODEL, load_model
 from app.reconcile.records import CsvInputError
 
@@ -36,6 +38,61 @@ def cli_session() -> Iterator[Session]:
             yield session
     finally:
         engine.dispose()
+
+
+def show_import(
+    result: ImportResult,
+    data: KeyedFile,
+    *,
+    title: str,
+    what: str,
+    written: tuple[str, str],
+    report_path: Path,
+) -> None:
+    """The outcome of a keyed-file import (desil, recipients) for the official at the terminal:
+    refused (the first problems, the report file; exit 2), already imported, or the summary
+    table. ``written`` labels the written and unchanged counts."""
+    if result.status == "refused":
+        console.print(
+            f"[red]berkas ditolak, tidak ada yang diimpor / file refused, nothing imported: "
+            f"{len(data.problems)} masalah / problem(s)[/]",
+            highlight=False,
+        )
+        for p in sorted(data.problems, key=lambda p: p.row)[:20]:
+            console.print(f"  {p}", highlight=False)
+        if len(data.problems) > 20:
+            console.print(f"  ... ({len(data.problems) - 20} lagi / more)")
+        console.print(
+            f"laporan / report: {report_path}  (--accept-valid: impor baris yang valid / import the "
+            "valid rows)",
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    if result.status == "already_imported":
+        console.print(
+            f"berkas ini sudah diimpor untuk {what} (impor #{result.import_id}); tidak ada "
+            f"perubahan / already imported for {what} (import #{result.import_id}); "
+            "nothing changed",
+            highlight=False,
+        )
+        return
+    table = Table(title=title, show_header=False)
+    for label, value in (
+        ("berkas / file", f"{data.name} (judul di baris / header on row {data.header_row})"),
+        ("baris / rows", data.total),
+        ("padan / matched", result.matched),
+        (written[0], result.written),
+        (written[1], result.unchanged),
+        ("tidak padan / unmatched", result.count("unmatched")),
+        ("meragukan / ambiguous", result.count("ambiguous")),
+        ("tidak valid (dilewati) / invalid (skipped)", result.count("invalid")),
+    ):
+        table.add_row(label, f"{value:,}" if isinstance(value, int) else value)
+    console.print(table)
+    if result.report:
+        console.print(
+            f"laporan baris yang tidak diimpor / report of rows not imported: {report_path}", highlight=False
+        )
 
 
 def _refuse(exc: CsvInputError) -> typer.Exit:
@@ -71,47 +128,14 @@ def import_command(
         session.commit()
     if result.report:
         desil_service.write_report(report_path, result.report)
-    if result.status == "refused":
-        console.print(
-            f"[red]berkas ditolak, tidak ada yang diimpor / file refused, nothing imported: "
-            f"{len(data.problems)} masalah / problem(s)[/]",
-            highlight=False,
-        )
-        for p in sorted(data.problems, key=lambda p: p.row)[:20]:
-            console.print(f"  {p}", highlight=False)
-        if len(data.problems) > 20:
-            console.print(f"  ... ({len(data.problems) - 20} lagi / more)")
-        console.print(
-            f"laporan / report: {report_path}  (--accept-valid: impor baris yang valid / import the "
-            "valid rows)",
-            highlight=False,
-        )
-        raise typer.Exit(2)
-    if result.status == "already_imported":
-        console.print(
-            f"berkas ini sudah diimpor untuk {data.period} (impor #{result.import_id}); tidak ada "
-            f"perubahan / already imported for {data.period} (import #{result.import_id}); "
-            "nothing changed",
-            highlight=False,
-        )
-        return
-    table = Table(title=f"Impor desil BPS {data.period} / official desil import", show_header=False)
-    for label, value in (
-        ("berkas / file", f"{data.name} (judul di baris / header on row {data.header_row})"),
-        ("baris / rows", data.total),
-        ("padan / matched", result.matched),
-        ("tersimpan baru atau berubah / written (new or changed)", result.written),
-        ("tetap / unchanged", result.unchanged),
-        ("tidak padan / unmatched", result.count("unmatched")),
-        ("meragukan / ambiguous", result.count("ambiguous")),
-        ("tidak valid (dilewati) / invalid (skipped)", result.count("invalid")),
-    ):
-        table.add_row(label, f"{value:,}" if isinstance(value, int) else value)
-    console.print(table)
-    if result.report:
-        console.print(
-            f"laporan baris yang tidak diimpor / report of rows not imported: {report_path}", highlight=False
-        )
+    show_import(
+        result,
+        data,
+        title=f"Impor desil BPS {data.period} / official desil import",
+        what=data.period,
+        written=("tersimpan baru atau berubah / written (new or changed)", "tetap / unchanged"),
+        report_path=report_path,
+    )
 
 
 @desil_cli.command("estimate")

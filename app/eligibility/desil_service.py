@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Literal
 
 from sqlalchemy import update
 from sqlmodel import Session, col
@@ -30,7 +29,7 @@ from app.eligibility import keyed_match
 from app.eligibility import repository as repo
 from app.eligibility.calibration import CalibrationReport, calibration_report
 from app.eligibility.desil_file import DesilFile
-from app.eligibility.keyed_match import ReportLine, RowStatus, match_rows, problem_line
+from app.eligibility.keyed_match import ImportResult, ReportLine
 from app.eligibility.pmt import PmtModel, estimate
 from app.eligibility.store import DesilEstimate, DesilImport, FamilyDesil
 
@@ -39,18 +38,8 @@ _FAMILY_DESIL = FamilyDesil.__table__  # type: ignore[attr-defined]
 _ESTIMATE = DesilEstimate.__table__  # type: ignore[attr-defined]
 
 
-@dataclass
-class ImportResult:
-    status: Literal["imported", "refused", "already_imported"]
-    import_id: int | None = None
-    rows: int = 0
-    matched: int = 0
-    written: int = 0
-    unchanged: int = 0
-    report: list[ReportLine] = field(default_factory=list)
-
-    def count(self, status: RowStatus) -> int:
-        return sum(1 for line in self.report if line.status == status)
+def _import_id(record: DesilImport | None) -> int | None:
+    return record.id if record is not None else None
 
 
 def import_desil(
@@ -58,29 +47,23 @@ def import_desil(
 ) -> ImportResult:
     """Store the matched rows of a checked file; flushes. Nothing is stored when the file has
     row problems (unless ``accept_valid``) or was already imported for the same period."""
-    result = ImportResult(status="refused", rows=data.total)
-    result.report = [problem_line(p) for p in data.problems]
-    if data.problems and not accept_valid:
+    result = ImportResult(status="refused")
+    matched = keyed_match.match_file(
+        session,
+        data,
+        result,
+        accept_valid=accept_valid,
+        earlier_import=lambda: _import_id(repo.find_import(session, data.sha256, data.period)),
+    )
+    if matched is None:
         return result
-    earlier = repo.find_import(session, data.sha256, data.period)
-    if earlier is not None:
-        result.status, result.import_id = "already_imported", earlier.id
-        return result
-    matches = match_rows(session, data.rows)
-    result.report += [m.report_line() for m in matches if m.status != "matched"]
-    result.report.sort(key=lambda line: line.row)
-    matched = [m for m in matches if m.household_id is not None]
     record = DesilImport(
         file_name=data.name[:200],
         sha256=data.sha256,
         period=data.period,
         imported_by=actor.name[:80],
         accept_valid=accept_valid,
-        rows=data.total,
-        matched=len(matched),
-        unmatched=result.count("unmatched"),
-        ambiguous=result.count("ambiguous"),
-        invalid=len({p.row for p in data.problems}),
+        **result.record_counts(data),
     )
     session.add(record)
     session.flush()
@@ -109,9 +92,7 @@ def import_desil(
             session.execute(
                 update(FamilyDesil)
                 .where(col(FamilyDesil.id) == before[0])
-                .values(
-                    desil=m.row.value, import_id=record.id, row_number=m.row.row, updated_at=now
-                )
+                .values(desil=m.row.value, import_id=record.id, row_number=m.row.row, updated_at=now)
             )
             changes.append(
                 audit.entry(
@@ -148,7 +129,7 @@ def import_desil(
     )
     session.flush()
     result.status, result.import_id = "imported", record.id
-    result.matched, result.written = len(matched), record.written
+    result.written = record.written
     return result
 
 
@@ -221,9 +202,7 @@ def estimate_households(
                 inserts.append({"household_id": hid, "model_version": model.version, **values})
             elif before[1] != fp:
                 session.execute(
-                    update(DesilEstimate)
-                    .where(col(DesilEstimate.id) == before[0])
-                    .values(**values)
+                    update(DesilEstimate).where(col(DesilEstimate.id) == before[0]).values(**values)
                 )
                 summary.written += 1
             else:

@@ -20,17 +20,51 @@ from typing import Any, Literal
 # Household attributes copied into the facts: the field-visit form (housing, assets,
 # livestock, programmes received) and where the family lives.
 HOUSEHOLD_ATTRIBUTES: tuple[str, ...] = (
-    "kelurahan_code", "tenure", "land_certificate", "floor_area_m2", "floor_material",
-    "wall_material", "wall_condition", "roof_material", "roof_condition", "water_source",
-    "septic_distance", "lighting_source", "power_va", "cooking_fuel", "toilet_facility",
-    "toilet_type", "sewage_disposal",
-    "asset_lpg_5_5kg", "asset_fridge", "asset_ac", "asset_water_heater", "asset_landline",
-    "asset_tv", "asset_gold_10g", "asset_computer", "asset_motorbike", "asset_bicycle",
-    "asset_car", "asset_boat", "asset_motorboat", "asset_smartphone", "asset_land",
-    "asset_other_house", "asset_internet", "asset_bank_account",
-    "livestock_cattle", "livestock_buffalo", "livestock_horse", "livestock_pig",
-    "livestock_goat_sheep", "livestock_poultry",
-    "receives_bpnt", "receives_pkh", "receives_electricity_subsidy", "receives_lpg_subsidy",
+    "kelurahan_code",
+    "tenure",
+    "land_certificate",
+    "floor_area_m2",
+    "floor_material",
+    "wall_material",
+    "wall_condition",
+    "roof_material",
+    "roof_condition",
+    "water_source",
+    "septic_distance",
+    "lighting_source",
+    "power_va",
+    "cooking_fuel",
+    "toilet_facility",
+    "toilet_type",
+    "sewage_disposal",
+    "asset_lpg_5_5kg",
+    "asset_fridge",
+    "asset_ac",
+    "asset_water_heater",
+    "asset_landline",
+    "asset_tv",
+    "asset_gold_10g",
+    "asset_computer",
+    "asset_motorbike",
+    "asset_bicycle",
+    "asset_car",
+    "asset_boat",
+    "asset_motorboat",
+    "asset_smartphone",
+    "asset_land",
+    "asset_other_house",
+    "asset_internet",
+    "asset_bank_account",
+    "livestock_cattle",
+    "livestock_buffalo",
+    "livestock_horse",
+    "livestock_pig",
+    "livestock_goat_sheep",
+    "livestock_poultry",
+    "receives_bpnt",
+    "receives_pkh",
+    "receives_electricity_subsidy",
+    "receives_lpg_subsidy",
     "receives_local_aid",
 )
 
@@ -41,7 +75,7 @@ TWELVE_YEARS_NOT_DONE = frozenset({"none", "sd", "smp"})
 
 @dataclass(frozen=True, slots=True)
 class PersonFacts:
-    key: str                       # the member's id, as text
+    key: str  # the member's id, as text
     relation: str | None = None
     sex: str | None = None
     birth_date: date | None = None
@@ -78,8 +112,8 @@ class PersonFacts:
 
 @dataclass(frozen=True, slots=True)
 class FamilyFacts:
-    key: str                                   # the household's id, as text
-    household: Mapping[str, Any]               # HOUSEHOLD_ATTRIBUTES -> value (None: unknown)
+    key: str  # the household's id, as text
+    household: Mapping[str, Any]  # HOUSEHOLD_ATTRIBUTES -> value (None: unknown)
     members: tuple[PersonFacts, ...] = ()
 
     def __post_init__(self) -> None:
@@ -145,8 +179,12 @@ class DesilInfo:
         return f"desil {self.desil} ({word}, model {self.model_version})"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"desil": self.desil, "source": self.source, "period": self.period,
-                "model_version": self.model_version}
+        return {
+            "desil": self.desil,
+            "source": self.source,
+            "period": self.period,
+            "model_version": self.model_version,
+        }
 
 
 NO_DESIL = DesilInfo()
@@ -158,17 +196,41 @@ def _opt_bool(value: Any) -> bool | None:
 
 # The member attributes a person's facts are made of, in the order :func:`person_facts` takes them.
 PERSON_ATTRIBUTES: tuple[str, ...] = (
-    "id", "relation", "sex", "birth_date", "pregnant", "school_participation", "education",
-    "occupation", "disability", "disability_severe", "chronic_illness", "health_insurance",
-    "marital_status", "alive", "death_date",
+    "id",
+    "relation",
+    "sex",
+    "birth_date",
+    "pregnant",
+    "school_participation",
+    "education",
+    "occupation",
+    "disability",
+    "disability_severe",
+    "chronic_illness",
+    "health_insurance",
+    "marital_status",
+    "alive",
+    "death_date",
 )
 
 
-def person_facts(member_id: Any, relation: str | None, sex: str | None, birth_date: date | None,
-                 pregnant: Any, school_participation: str | None, education: str | None,
-                 occupation: str | None, disability: str | None, disability_severe: Any,
-                 chronic_illness: Any, health_insurance: str | None, marital_status: str | None,
-                 alive: Any, death_date: date | None) -> PersonFacts:
+def person_facts(
+    member_id: Any,
+    relation: str | None,
+    sex: str | None,
+    birth_date: date | None,
+    pregnant: Any,
+    school_participation: str | None,
+    education: str | None,
+    occupation: str | None,
+    disability: str | None,
+    disability_severe: Any,
+    chronic_illness: Any,
+    health_insurance: str | None,
+    marital_status: str | None,
+    alive: Any,
+    death_date: date | None,
+) -> PersonFacts:
     """A member's facts from its values (:data:`PERSON_ATTRIBUTES` order), the two blanks
     that are not unknown filled in. Batch reads pass selected columns positionally here:
     no attribute look-ups per row."""
@@ -179,11 +241,21 @@ def person_facts(member_id: Any, relation: str | None, sex: str | None, birth_da
     if severe is None and disability == "none":
         severe = False
     return PersonFacts(
-        key=str(member_id), relation=relation, sex=sex, birth_date=birth_date, pregnant=preg,
-        school_participation=school_participation, education=education, occupation=occupation,
-        disability=disability, disability_severe=severe, chronic_illness=_opt_bool(chronic_illness),
-        health_insurance=health_insurance, marital_status=marital_status,
-        alive=True if alive is None else bool(alive), death_date=death_date,
+        key=str(member_id),
+        relation=relation,
+        sex=sex,
+        birth_date=birth_date,
+        pregnant=preg,
+        school_participation=school_participation,
+        education=education,
+        occupation=occupation,
+        disability=disability,
+        disability_severe=severe,
+        chronic_illness=_opt_bool(chronic_illness),
+        health_insurance=health_insurance,
+        marital_status=marital_status,
+        alive=True if alive is None else bool(alive),
+        death_date=death_date,
     )
 
 
@@ -216,8 +288,9 @@ def member_values(person: PersonFacts, day: date) -> dict[str, Any]:
         "pregnant": person.pregnant,
         "school_participation": person.school_participation,
         "education": edu,
-        "finished_12_years": (True if edu in TWELVE_YEARS_DONE else
-                              False if edu in TWELVE_YEARS_NOT_DONE else None),
+        "finished_12_years": (
+            True if edu in TWELVE_YEARS_DONE else False if edu in TWELVE_YEARS_NOT_DONE else None
+        ),
         "occupation": person.occupation,
         "disability": disability,
         "disabled": None if disability is None else disability != "none",

@@ -13,14 +13,15 @@ from __future__ import annotations
 import csv
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypedDict
 
 from sqlmodel import Session
 
 from app.eligibility import repository as repo
-from app.eligibility.keyed_file import KeyedRow, RowProblem
+from app.eligibility.keyed_file import KeyedFile, KeyedRow, RowProblem
 from app.registry.identifiers import mask
 
 RowStatus = Literal["matched", "unmatched", "ambiguous", "invalid"]
@@ -166,3 +167,68 @@ def write_report(path: Path, lines: list[ReportLine], *, value_header: str | Non
             if value_header:
                 cells += (line.value or "",)
             writer.writerow((*cells, line.reason_id, line.reason_en))
+
+
+class ImportCounts(TypedDict):
+    rows: int
+    matched: int
+    unmatched: int
+    ambiguous: int
+    invalid: int
+
+
+@dataclass
+class ImportResult:
+    """What an import of a keyed file did (desil, recipients): the rows, the matches, what
+    was written or already there, and the report of the rows not imported."""
+
+    status: Literal["imported", "refused", "already_imported"]
+    import_id: int | None = None
+    rows: int = 0
+    matched: int = 0
+    written: int = 0
+    unchanged: int = 0
+    report: list[ReportLine] = field(default_factory=list)
+
+    def count(self, status: RowStatus) -> int:
+        return sum(1 for line in self.report if line.status == status)
+
+    def record_counts(self, data: KeyedFile) -> ImportCounts:
+        """The counts every import record stores (``desil_import``, ``recipient_import``)."""
+        return ImportCounts(
+            rows=data.total,
+            matched=self.matched,
+            unmatched=self.count("unmatched"),
+            ambiguous=self.count("ambiguous"),
+            invalid=len({p.row for p in data.problems}),
+        )
+
+
+def match_file(
+    session: Session,
+    data: KeyedFile,
+    result: ImportResult,
+    *,
+    accept_valid: bool,
+    earlier_import: Callable[[], int | None],
+    unit: Unit = "family",
+) -> list[Match] | None:
+    """The start every import shares: the file's problems into the report; refused (None,
+    status ``refused``) if there are any and ``accept_valid`` is off; ``already_imported``
+    (None) if ``earlier_import()`` finds the same file; else the matched rows, the report
+    completed with the rows not matched and ``result.matched`` set."""
+    result.rows = data.total
+    result.report = [problem_line(p) for p in data.problems]
+    if data.problems and not accept_valid:
+        result.status = "refused"
+        return None
+    earlier = earlier_import()
+    if earlier is not None:
+        result.status, result.import_id = "already_imported", earlier
+        return None
+    matches = match_rows(session, data.rows, unit=unit)
+    result.report += [m.report_line() for m in matches if m.status != "matched"]
+    result.report.sort(key=lambda line: line.row)
+    matched = [m for m in matches if m.household_id is not None]
+    result.matched = len(matched)
+    return matched

@@ -25,8 +25,18 @@ from app.eligibility.rules import Exclusion, IfUnknown, Programme, RuleError, Ru
 
 DEFAULT_RULES = Path(__file__).resolve().parents[2] / "seed_data" / "programmes.yaml"
 
-OPERATORS = ("desil", "household", "head", "member", "any_member", "all_members", "member_count",
-             "all_of", "any_of", "not")
+OPERATORS = (
+    "desil",
+    "household",
+    "head",
+    "member",
+    "any_member",
+    "all_members",
+    "member_count",
+    "all_of",
+    "any_of",
+    "not",
+)
 ID_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _BAD = object()  # a part that failed validation (its error is already recorded)
 
@@ -65,7 +75,7 @@ class _Compiler:
         self.settings: dict[str, Any] = {}
         self._constructor = SafeConstructor()
         self._used_member = False
-        self._broken_exclusions: set[str] = set()   # defined but invalid: not "unknown" too
+        self._broken_exclusions: set[str] = set()  # defined but invalid: not "unknown" too
 
     # ------------------------------------------------------------ plumbing
     def err(self, node: Node, where: str, reason: str) -> Any:
@@ -76,8 +86,9 @@ class _Compiler:
     def _at(where: str, key: str) -> str:
         return f"{where}.{key}" if where else key
 
-    def mapping(self, node: Node, where: str, allowed: tuple[str, ...] | None = None,
-                required: tuple[str, ...] = ()) -> dict[str, Node] | None:
+    def mapping(
+        self, node: Node, where: str, allowed: tuple[str, ...] | None = None, required: tuple[str, ...] = ()
+    ) -> dict[str, Node] | None:
         if not isinstance(node, MappingNode):
             self.err(node, where, "expected a mapping (key: value)")
             return None
@@ -91,8 +102,9 @@ class _Compiler:
                 self.err(key_node, self._at(where, key), f"duplicate key '{key}'")
                 continue
             if allowed is not None and key not in allowed:
-                self.err(key_node, self._at(where, key),
-                         f"unknown key '{key}' (allowed: {', '.join(allowed)})")
+                self.err(
+                    key_node, self._at(where, key), f"unknown key '{key}' (allowed: {', '.join(allowed)})"
+                )
                 continue
             out[key] = value_node
         for key in required:
@@ -127,24 +139,39 @@ class _Compiler:
             return self.err(node, where, f"'{value}' is not a valid id (lower case letters, digits, _ or -)")
         return value
 
-    def number(self, node: Node, where: str, *, integer: bool = False, lo: float | None = None,
-               hi: float | None = None) -> Any:
+    def number(
+        self,
+        node: Node,
+        where: str,
+        *,
+        integer: bool = False,
+        lo: float | None = None,
+        hi: float | None = None,
+    ) -> Any:
         value = self.scalar(node, where)
         if value is _BAD:
             return _BAD
         if isinstance(value, str) and value.startswith("$"):
             name = value[1:]
             if name not in self.settings:
-                return self.err(node, where, f"unknown setting '{value}' (settings: "
-                                f"{', '.join(sorted(self.settings)) or 'none'})")
+                return self.err(
+                    node,
+                    where,
+                    f"unknown setting '{value}' (settings: {', '.join(sorted(self.settings)) or 'none'})",
+                )
             value = self.settings[name]
         wrong_type = not isinstance(value, int | float) or (integer and not isinstance(value, int))
         if isinstance(value, bool) or wrong_type:
             kind = "a whole number" if integer else "a number"
             return self.err(node, where, f"expected {kind}, got {value!r}")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            bounds = (f"{lo:g}-{hi:g}" if lo is not None and hi is not None
-                      else f">= {lo:g}" if lo is not None else f"<= {hi:g}")
+            bounds = (
+                f"{lo:g}-{hi:g}"
+                if lo is not None and hi is not None
+                else f">= {lo:g}"
+                if lo is not None
+                else f"<= {hi:g}"
+            )
             return self.err(node, where, f"{value} is out of range ({bounds})")
         return value
 
@@ -157,8 +184,12 @@ class _Compiler:
 
     # ------------------------------------------------------------ the document
     def ruleset(self, root: Node, digest: str) -> RuleSet | None:
-        top = self.mapping(root, "", allowed=("id", "version", "description", "settings", "exclusions",
-                                              "programmes"), required=("id", "version", "programmes"))
+        top = self.mapping(
+            root,
+            "",
+            allowed=("id", "version", "description", "settings", "exclusions", "programmes"),
+            required=("id", "version", "programmes"),
+        )
         if top is None:
             return None
         ident = self.text(top["id"], "id", ID_RE) if "id" in top else _BAD
@@ -167,13 +198,15 @@ class _Compiler:
         if "settings" in top:
             self.read_settings(top["settings"])
         exclusions: dict[str, tuple[Exclusion, bool]] = {}
-        for i, node in enumerate(self.sequence(top["exclusions"], "exclusions") or []
-                                 if "exclusions" in top else []):
+        for i, node in enumerate(
+            self.sequence(top["exclusions"], "exclusions") or [] if "exclusions" in top else []
+        ):
             self.exclusion(node, f"exclusions[{i}]", exclusions)
         programmes: list[Programme] = []
         seen: set[str] = set()
-        for i, node in enumerate(self.sequence(top["programmes"], "programmes") or []
-                                 if "programmes" in top else []):
+        for i, node in enumerate(
+            self.sequence(top["programmes"], "programmes") or [] if "programmes" in top else []
+        ):
             prog = self.programme(node, f"programmes[{i}]", exclusions)
             if prog is None:
                 continue
@@ -183,9 +216,15 @@ class _Compiler:
             programmes.append(prog)
         if self.errors or _BAD in (ident, version, description):
             return None
-        return RuleSet(id=cast(str, ident), version=cast(str, version), digest=digest,
-                       description=description, settings=MappingProxyType(dict(self.settings)),
-                       exclusions=tuple(e for e, _ in exclusions.values()), programmes=tuple(programmes))
+        return RuleSet(
+            id=cast(str, ident),
+            version=cast(str, version),
+            digest=digest,
+            description=description,
+            settings=MappingProxyType(dict(self.settings)),
+            exclusions=tuple(e for e, _ in exclusions.values()),
+            programmes=tuple(programmes),
+        )
 
     def read_settings(self, node: Node) -> None:
         m = self.mapping(node, "settings") or {}
@@ -195,14 +234,16 @@ class _Compiler:
                 continue
             value = self.scalar(value_node, f"settings.{name}")
             if value is not _BAD and not isinstance(value, bool | int | float | str):
-                self.err(value_node, f"settings.{name}",
-                         f"a setting is a number, yes/no or text, got {value!r}")
+                self.err(
+                    value_node, f"settings.{name}", f"a setting is a number, yes/no or text, got {value!r}"
+                )
             elif value is not _BAD:
                 self.settings[name] = value
 
     def exclusion(self, node: Node, where: str, out: dict[str, tuple[Exclusion, bool]]) -> None:
-        m = self.mapping(node, where, allowed=("id", "label", "when", "if_unknown"),
-                         required=("id", "label", "when"))
+        m = self.mapping(
+            node, where, allowed=("id", "label", "when", "if_unknown"), required=("id", "label", "when")
+        )
         if m is None or any(k not in m for k in ("id", "label", "when")):
             return
         ident = self.text(m["id"], f"{where}.id", ID_RE)
@@ -214,8 +255,9 @@ class _Compiler:
         if "if_unknown" in m:
             if_unknown = self.text(m["if_unknown"], f"{where}.if_unknown")
             if if_unknown not in ("needs_data", "ignore", _BAD):
-                if_unknown = self.err(m["if_unknown"], f"{where}.if_unknown",
-                                      f"'{if_unknown}' must be needs_data or ignore")
+                if_unknown = self.err(
+                    m["if_unknown"], f"{where}.if_unknown", f"'{if_unknown}' must be needs_data or ignore"
+                )
         if ident in out:
             self.err(m["id"], f"{where}.id", f"duplicate exclusion id '{ident}'")
             return
@@ -223,14 +265,27 @@ class _Compiler:
             if ident is not _BAD:
                 self._broken_exclusions.add(ident)
             return
-        out[ident] = (Exclusion(id=ident, label=label, when=when, if_unknown=cast(IfUnknown, if_unknown),
-                                line=_line(node), per_person=uses_member),
-                      uses_member)
+        out[ident] = (
+            Exclusion(
+                id=ident,
+                label=label,
+                when=when,
+                if_unknown=cast(IfUnknown, if_unknown),
+                line=_line(node),
+                per_person=uses_member,
+            ),
+            uses_member,
+        )
 
-    def programme(self, node: Node, where: str,
-                  exclusions: dict[str, tuple[Exclusion, bool]]) -> Programme | None:
-        m = self.mapping(node, where, allowed=("id", "name", "title", "unit", "when", "target", "exclude"),
-                         required=("id", "name", "unit", "when"))
+    def programme(
+        self, node: Node, where: str, exclusions: dict[str, tuple[Exclusion, bool]]
+    ) -> Programme | None:
+        m = self.mapping(
+            node,
+            where,
+            allowed=("id", "name", "title", "unit", "when", "target", "exclude"),
+            required=("id", "name", "unit", "when"),
+        )
         if m is None or any(k not in m for k in ("id", "name", "unit", "when")):
             return None
         ident = self.text(m["id"], f"{where}.id", ID_RE)
@@ -248,29 +303,46 @@ class _Compiler:
             else:
                 self.err(m["target"], f"{where}.target", "only a person-level programme has a target")
         excluded: list[Exclusion] = []
-        for i, item in enumerate(self.sequence(m["exclude"], f"{where}.exclude", non_empty=False) or []
-                                 if "exclude" in m else []):
+        for i, item in enumerate(
+            self.sequence(m["exclude"], f"{where}.exclude", non_empty=False) or [] if "exclude" in m else []
+        ):
             ex_id = self.text(item, f"{where}.exclude[{i}]")
             if ex_id is _BAD or ex_id in self._broken_exclusions:
                 continue
             if ex_id not in exclusions:
-                self.err(item, f"{where}.exclude[{i}]", f"unknown exclusion '{ex_id}' (defined: "
-                         f"{', '.join(exclusions) or 'none'})")
+                self.err(
+                    item,
+                    f"{where}.exclude[{i}]",
+                    f"unknown exclusion '{ex_id}' (defined: {', '.join(exclusions) or 'none'})",
+                )
             elif exclusions[ex_id][1] and not person:
-                self.err(item, f"{where}.exclude[{i}]",
-                         f"exclusion '{ex_id}' tests 'member', which only a person-level programme has")
+                self.err(
+                    item,
+                    f"{where}.exclude[{i}]",
+                    f"exclusion '{ex_id}' tests 'member', which only a person-level programme has",
+                )
             else:
                 excluded.append(exclusions[ex_id][0])
         if _BAD in (ident, name, title, unit, when, target):
             return None
-        return Programme(id=ident, name=name, title=title, unit=unit, when=when, target=target,
-                         exclude=tuple(excluded), line=_line(node))
+        return Programme(
+            id=ident,
+            name=name,
+            title=title,
+            unit=unit,
+            when=when,
+            target=target,
+            exclude=tuple(excluded),
+            line=_line(node),
+        )
 
     # ------------------------------------------------------------ conditions
     def condition(self, node: Node, where: str, *, person: bool) -> Any:
         if isinstance(node, SequenceNode):  # a list is all_of
-            items = [self.condition(n, f"{where}[{i}]", person=person)
-                     for i, n in enumerate(self.sequence(node, where) or [])]
+            items = [
+                self.condition(n, f"{where}[{i}]", person=person)
+                for i, n in enumerate(self.sequence(node, where) or [])
+            ]
             return _BAD if _BAD in items or not items else C.AllOf(None, tuple(items))
         m = self.mapping(node, where)
         if m is None:
@@ -282,8 +354,9 @@ class _Compiler:
         if len(ops) != 1:
             if not ops:
                 return self.err(node, where, f"a condition needs one of: {', '.join(OPERATORS)}")
-            return self.err(node, where,
-                            f"one condition per item, found {', '.join(ops)}: use all_of or any_of")
+            return self.err(
+                node, where, f"one condition per item, found {', '.join(ops)}: use all_of or any_of"
+            )
         label = self.label(m["label"], f"{where}.label") if "label" in m else None
         op = ops[0]
         body, at = m[op], f"{where}.{op}"
@@ -291,8 +364,10 @@ class _Compiler:
         if op == "desil":
             cond = self.desil(body, at, label)
         elif op in ("all_of", "any_of"):
-            items = [self.condition(n, f"{at}[{i}]", person=person)
-                     for i, n in enumerate(self.sequence(body, at) or [])]
+            items = [
+                self.condition(n, f"{at}[{i}]", person=person)
+                for i, n in enumerate(self.sequence(body, at) or [])
+            ]
             cls = C.AllOf if op == "all_of" else C.AnyOf
             cond = _BAD if _BAD in items or not items else cls(label, tuple(items))
         elif op == "not":
@@ -307,11 +382,19 @@ class _Compiler:
             if op == "member":
                 self._used_member = True
                 if not person:
-                    return self.err(body, at, "'member' (the person decided about) only exists in "
-                                    "a person-level programme; use any_member or all_members")
+                    return self.err(
+                        body,
+                        at,
+                        "'member' (the person decided about) only exists in "
+                        "a person-level programme; use any_member or all_members",
+                    )
             tests = self.tests(body, at, MEMBER_FIELDS, "a member")
-            cls_by_op = {"head": C.HeadCond, "member": C.MemberCond, "any_member": C.AnyMember,
-                         "all_members": C.AllMembers}
+            cls_by_op = {
+                "head": C.HeadCond,
+                "member": C.MemberCond,
+                "any_member": C.AnyMember,
+                "all_members": C.AllMembers,
+            }
             cond = _BAD if tests is _BAD else cls_by_op[op](label, tests)
         return _BAD if label is _BAD else cond
 
@@ -333,8 +416,9 @@ class _Compiler:
         return C.Label(yes=yes, no=no)
 
     def bounds(self, m: dict[str, Node], where: str, lo: float, hi: float | None) -> Any:
-        got = {k: self.number(m[k], f"{where}.{k}", integer=True, lo=lo, hi=hi)
-               for k in ("min", "max") if k in m}
+        got = {
+            k: self.number(m[k], f"{where}.{k}", integer=True, lo=lo, hi=hi) for k in ("min", "max") if k in m
+        }
         if _BAD in got.values():
             return _BAD
         if "min" in got and "max" in got and got["min"] > got["max"]:
@@ -379,8 +463,11 @@ class _Compiler:
         for name, value_node in m.items():
             spec = specs.get(name)
             if spec is None:
-                self.err(value_node, f"{where}.{name}", f"unknown field '{name}' for {what} "
-                         f"(known: {', '.join(sorted(specs))})")
+                self.err(
+                    value_node,
+                    f"{where}.{name}",
+                    f"unknown field '{name}' for {what} (known: {', '.join(sorted(specs))})",
+                )
                 continue
             test = self.test(spec, value_node, f"{where}.{name}")
             if test is not _BAD:
@@ -393,8 +480,11 @@ class _Compiler:
             return _BAD
         assert spec.codes is not None
         if not isinstance(value, str) or value not in spec.codes:
-            return self.err(node, where, f"unknown code {value!r} for {spec.name} "
-                            f"(known: {', '.join(sorted(spec.codes))})")
+            return self.err(
+                node,
+                where,
+                f"unknown code {value!r} for {spec.name} (known: {', '.join(sorted(spec.codes))})",
+            )
         return value
 
     def test(self, spec: FieldSpec, node: Node, where: str) -> Any:

@@ -28,8 +28,8 @@ VarKind = Literal["numeric", "categorical", "flag"]
 
 class Contribution(NamedTuple):
     variable: str
-    value: Any          # the value used (the imputed one when the answer was missing)
-    effect: float       # log points added to the reference family's prediction
+    value: Any  # the value used (the imputed one when the answer was missing)
+    effect: float  # log points added to the reference family's prediction
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +61,7 @@ class Variable:
 class PmtModel:
     version: str
     reference_log_pc_spending: float
-    cutoffs_log: tuple[float, ...]     # 9 increasing cut-offs on the log scale
+    cutoffs_log: tuple[float, ...]  # 9 increasing cut-offs on the log scale
     variables: tuple[Variable, ...]
     max_missing: int
     required: frozenset[str]
@@ -72,13 +72,13 @@ class PmtModel:
 
 @dataclass(frozen=True, slots=True)
 class Estimate:
-    desil: int | None                          # None: too much missing, needs data
+    desil: int | None  # None: too much missing, needs data
     predicted_log_pc_spending: float | None
     model_version: str
     contributions: tuple[Contribution, ...]
     missing: tuple[str, ...]
     kind: Literal["estimate"] = "estimate"
-    label_id: str = ESTIMATE_LABEL_ID          # "PERKIRAAN": how every reader sees it
+    label_id: str = ESTIMATE_LABEL_ID  # "PERKIRAAN": how every reader sees it
     label_en: str = ESTIMATE_LABEL_EN
 
     @property
@@ -95,10 +95,15 @@ class Estimate:
         return NO_DESIL if self.desil is None else DesilInfo.estimate(self.desil, self.model_version)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "label": self.label_id, "desil": self.desil,
-                "predicted_log_pc_spending": self.predicted_log_pc_spending,
-                "model_version": self.model_version, "missing": list(self.missing),
-                "contributions": [list(c) for c in self.contributions]}
+        return {
+            "kind": self.kind,
+            "label": self.label_id,
+            "desil": self.desil,
+            "predicted_log_pc_spending": self.predicted_log_pc_spending,
+            "model_version": self.model_version,
+            "missing": list(self.missing),
+            "contributions": [list(c) for c in self.contributions],
+        }
 
 
 def load_model(path: Path = DEFAULT_MODEL) -> PmtModel:
@@ -122,9 +127,14 @@ def model_from_dict(data: Mapping[str, Any]) -> PmtModel:
         required = frozenset(data.get("required", ()))
         if not required <= set(names):
             raise ValueError(f"required names a variable not in the model: {sorted(required - set(names))}")
-        return PmtModel(version=version, reference_log_pc_spending=float(data["reference_log_pc_spending"]),
-                        cutoffs_log=tuple(math.log(c) for c in cutoffs), variables=variables,
-                        max_missing=int(data.get("max_missing", 6)), required=required)
+        return PmtModel(
+            version=version,
+            reference_log_pc_spending=float(data["reference_log_pc_spending"]),
+            cutoffs_log=tuple(math.log(c) for c in cutoffs),
+            variables=variables,
+            max_missing=int(data.get("max_missing", 6)),
+            required=required,
+        )
     except KeyError as exc:
         raise ValueError(f"PMT model: missing key {exc}") from None
 
@@ -144,9 +154,15 @@ def _variable(v: Mapping[str, Any]) -> Variable:
         if transform not in ("log", "identity"):
             raise ValueError(f"PMT variable {name}: transform must be log or identity")
         floor = v.get("floor")
-        return Variable(name, "numeric", impute=float(v["impute"]), weight=float(v["weight"]),
-                        transform=transform, reference=float(v["reference"]),
-                        floor=None if floor is None else float(floor))
+        return Variable(
+            name,
+            "numeric",
+            impute=float(v["impute"]),
+            weight=float(v["weight"]),
+            transform=transform,
+            reference=float(v["reference"]),
+            floor=None if floor is None else float(floor),
+        )
     raise ValueError(f"PMT variable {name}: kind must be numeric, categorical or flag")
 
 
@@ -154,7 +170,7 @@ def _variable(v: Mapping[str, Any]) -> Variable:
 @dataclass(frozen=True, slots=True)
 class _Family:
     facts: FamilyFacts
-    ages: tuple[int | None, ...]     # living members at the date
+    ages: tuple[int | None, ...]  # living members at the date
 
     @property
     def size(self) -> int:
@@ -189,6 +205,7 @@ def _head(attr: str) -> Callable[[_Family], Any]:
     def get(f: _Family) -> Any:
         head = f.facts.head
         return None if head is None else getattr(head, attr)
+
     return get
 
 
@@ -199,19 +216,50 @@ DERIVED: dict[str, Callable[[_Family], Any]] = {
     "power_class": _power_class,
     "head_education": _head("education"),
     "head_occupation": _head("occupation"),
-    **{n: _household(n) for n in ("floor_material", "wall_material", "roof_material", "water_source",
-                                  "toilet_facility", "cooking_fuel")},
-    **{f"asset_{a}": _household(f"asset_{a}") for a in (
-        "car", "ac", "fridge", "computer", "water_heater", "other_house", "motorbike", "gold_10g",
-        "motorboat", "lpg_5_5kg", "internet", "smartphone", "bank_account", "land", "tv", "landline",
-        "boat", "bicycle")},
+    **{
+        n: _household(n)
+        for n in (
+            "floor_material",
+            "wall_material",
+            "roof_material",
+            "water_source",
+            "toilet_facility",
+            "cooking_fuel",
+        )
+    },
+    **{
+        f"asset_{a}": _household(f"asset_{a}")
+        for a in (
+            "car",
+            "ac",
+            "fridge",
+            "computer",
+            "water_heater",
+            "other_house",
+            "motorbike",
+            "gold_10g",
+            "motorboat",
+            "lpg_5_5kg",
+            "internet",
+            "smartphone",
+            "bank_account",
+            "land",
+            "tv",
+            "landline",
+            "boat",
+            "bicycle",
+        )
+    },
 }
 
 
 def estimate(model: PmtModel, facts: FamilyFacts, reference_date: date) -> Estimate:
     """Estimate the family's desil at ``reference_date`` (ages, who is alive)."""
-    ages = tuple(m.age_at(reference_date) for m in facts.members if m.alive_at(reference_date)
-                 and (m.birth_date is None or m.birth_date <= reference_date))
+    ages = tuple(
+        m.age_at(reference_date)
+        for m in facts.members
+        if m.alive_at(reference_date) and (m.birth_date is None or m.birth_date <= reference_date)
+    )
     family = _Family(facts, ages)
     total = model.reference_log_pc_spending
     contributions: list[Contribution] = []

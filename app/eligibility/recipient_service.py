@@ -14,17 +14,18 @@ Services flush, never commit.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from app.audit import service as audit
 from app.audit.service import ActorRef
+from app.eligibility import keyed_match
 from app.eligibility import recipient_repository as rrepo
 from app.eligibility import repository as repo
 from app.eligibility.keyed_file import KeyedFile
-from app.eligibility.keyed_match import ReportLine, RowStatus, match_rows, problem_line
+from app.eligibility.keyed_match import ImportResult
 from app.eligibility.recipient_repository import ErrorKind, ErrorRow
 from app.eligibility.rules_service import compiled
 from app.eligibility.store import FAMILY_SUBJECT, ProgrammeRecipient, RecipientImport
@@ -63,20 +64,10 @@ def programme_unit(*, session: Session, programme_id: str) -> str:
     return str(ruleset.programme(programme_id).unit)
 
 
-@dataclass
-class RecipientImportResult:
-    status: Literal["imported", "refused", "already_imported"]
+@dataclass(kw_only=True)
+class RecipientImportResult(ImportResult):
     programme_id: str
     unit: str
-    import_id: int | None = None
-    rows: int = 0
-    matched: int = 0
-    written: int = 0
-    unchanged: int = 0
-    report: list[ReportLine] = field(default_factory=list)
-
-    def count(self, status: RowStatus) -> int:
-        return sum(1 for line in self.report if line.status == status)
 
 
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -87,6 +78,10 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
         index_elements=["programme_id", "period", "household_id", "subject"]
     )
     session.execute(stmt, rows)
+
+
+def _import_id(record: RecipientImport | None) -> int | None:
+    return record.id if record is not None else None
 
 
 def import_recipients(
@@ -101,18 +96,17 @@ def import_recipients(
     period; flushes. Nothing is stored when the programme is unknown (UnknownProgramme), the
     file has row problems (unless ``accept_valid``) or it was already imported."""
     unit = programme_unit(session=session, programme_id=programme_id)
-    result = RecipientImportResult(status="refused", programme_id=programme_id, unit=unit, rows=data.total)
-    result.report = [problem_line(p) for p in data.problems]
-    if data.problems and not accept_valid:
+    result = RecipientImportResult(status="refused", programme_id=programme_id, unit=unit)
+    matched = keyed_match.match_file(
+        session,
+        data,
+        result,
+        accept_valid=accept_valid,
+        earlier_import=lambda: _import_id(rrepo.find_import(session, data.sha256, programme_id, data.period)),
+        unit="person" if unit == "person" else "family",
+    )
+    if matched is None:
         return result
-    earlier = rrepo.find_import(session, data.sha256, programme_id, data.period)
-    if earlier is not None:
-        result.status, result.import_id = "already_imported", earlier.id
-        return result
-    matches = match_rows(session, data.rows, unit="person" if unit == "person" else "family")
-    result.report += [m.report_line() for m in matches if m.status != "matched"]
-    result.report.sort(key=lambda line: line.row)
-    matched = [m for m in matches if m.household_id is not None]
     record = RecipientImport(
         programme_id=programme_id,
         period=data.period,
@@ -120,11 +114,7 @@ def import_recipients(
         sha256=data.sha256,
         imported_by=actor.name[:80],
         accept_valid=accept_valid,
-        rows=data.total,
-        matched=len(matched),
-        unmatched=result.count("unmatched"),
-        ambiguous=result.count("ambiguous"),
-        invalid=len({p.row for p in data.problems}),
+        **result.record_counts(data),
     )
     session.add(record)
     session.flush()

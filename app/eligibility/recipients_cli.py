@@ -11,7 +11,7 @@ from rich.table import Table
 
 from app.audit.service import ActorRef
 from app.eligibility import recipient_service
-from app.eligibility.desil_cli import cli_session, console
+from app.eligibility.desil_cli import cli_session, console, show_import
 from app.eligibility.keyed_file import check_period
 from app.eligibility.keyed_match import write_report
 from app.eligibility.recipient_file import read_recipient_file
@@ -73,38 +73,14 @@ def import_command(
         session.commit()
     if result.report:
         write_report(report_path, result.report, value_header=None)
-    if result.status == "refused":
-        console.print(
-            f"[red]berkas ditolak, tidak ada yang diimpor / file refused, nothing imported: "
-            f"{len(data.problems)} masalah / problem(s)[/]",
-            highlight=False,
-        )
-        for p in sorted(data.problems, key=lambda p: p.row)[:20]:
-            console.print(f"  {p}", highlight=False)
-        console.print(f"laporan / report: {report_path}  (--accept-valid)", highlight=False)
-        raise typer.Exit(2)
-    if result.status == "already_imported":
-        console.print(
-            f"berkas ini sudah diimpor untuk {programme} {data.period} (impor #{result.import_id}) / "
-            "already imported; nothing changed",
-            highlight=False,
-        )
-        return
-    table = Table(title=f"Penerima {programme} {data.period} / recipients ({unit})", show_header=False)
-    for label, value in (
-        ("berkas / file", f"{data.name} (judul di baris / header on row {data.header_row})"),
-        ("baris / rows", data.total),
-        ("padan / matched", result.matched),
-        ("baru / new", result.written),
-        ("sudah terdaftar / already listed", result.unchanged),
-        ("tidak padan / unmatched", result.count("unmatched")),
-        ("meragukan / ambiguous", result.count("ambiguous")),
-        ("tidak valid (dilewati) / invalid (skipped)", result.count("invalid")),
-    ):
-        table.add_row(label, f"{value:,}" if isinstance(value, int) else value)
-    console.print(table)
-    if result.report:
-        console.print(f"laporan / report of rows not imported: {report_path}", highlight=False)
+    show_import(
+        result,
+        data,
+        title=f"Penerima {programme} {data.period} / recipients ({unit})",
+        what=f"{programme} {data.period}",
+        written=("baru / new", "sudah terdaftar / already listed"),
+        report_path=report_path,
+    )
 
 
 @recipients_cli.command("errors")

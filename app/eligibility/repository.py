@@ -181,7 +181,8 @@ def family_facts(session: Session, household_ids: Sequence[uuid.UUID]) -> list[t
     return [
         (
             FamilyFacts(
-                key=str(h[0]), household=dict(zip(HOUSEHOLD_ATTRIBUTES, h[1:], strict=True)),
+                key=str(h[0]),
+                household=dict(zip(HOUSEHOLD_ATTRIBUTES, h[1:], strict=True)),
                 members=tuple(people.get(h[0], ())),
             ),
             h[kel],
@@ -389,3 +390,13 @@ def latest_finished_run(session: Session) -> ScoreRun | None:
     return session.exec(
         select(ScoreRun).where(ScoreRun.status == "finished").order_by(col(ScoreRun.id).desc())
     ).first()
+
+
+def running_runs(session: Session) -> list[ScoreRun]:
+    """The run marked ``running`` (at most one: a partial unique index), read fresh."""
+    stmt = select(ScoreRun).where(ScoreRun.status == "running").execution_options(populate_existing=True)
+    return list(session.exec(stmt))
+
+
+def recent_runs(session: Session, *, limit: int) -> list[ScoreRun]:
+    return list(session.exec(select(ScoreRun).order_by(col(ScoreRun.id).desc()).limit(limit)))

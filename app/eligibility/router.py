@@ -1,21 +1,23 @@
 """HTTP layer of eligibility: decisions with reasons, desil history, rule sets (read only).
 
-Scoring runs are started from the CLI (``sigap score run``), not by a request: a city-wide
-run takes minutes and must not hang on an HTTP connection or a worker.
+A scoring run is started by ``sigap score run`` (cron) or ``POST /score-runs``: the request
+claims the run (one at a time) and answers 202 at once; the work goes on after the response
+(a background task with a session of its own), its progress readable at ``GET /score-runs/{id}``.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, status
 from sqlmodel import Session
 
-from app.auth.dependencies import SettingsDep, require
+from app.auth.dependencies import SettingsDep, actor_from, require
 from app.auth.permissions import Action, Principal
 from app.db import SessionDep, as_utc
-from app.eligibility import recipient_service
+from app.eligibility import recipient_service, rules_service, scoring
 from app.eligibility import repository as repo
 from app.eligibility.decide import OUTCOME_LABELS
 from app.eligibility.facts import NO_DESIL, DesilInfo
@@ -33,8 +35,10 @@ from app.eligibility.schemas import (
     OfficialDesilPublic,
     ReasonPublic,
     RuleSetPublic,
+    ScoreRunPublic,
+    ScoreRunRequest,
 )
-from app.eligibility.store import EligibilityDecision
+from app.eligibility.store import EligibilityDecision, ScoreRun
 from app.errors import (
     BadCursor,
     Forbidden,
@@ -49,6 +53,7 @@ from app.registry import service as registry
 
 router = APIRouter(tags=["eligibility"])
 Reader = Annotated[Principal, Depends(require(Action.eligibility_read))]
+Scorer = Annotated[Principal, Depends(require(Action.score_run))]
 _AUTH = (NotAuthenticated, Forbidden)
 _CURSOR_KIND = "eligibility-decisions"
 Outcome = Literal["eligible", "not_eligible", "needs_data"]
@@ -281,15 +286,27 @@ def list_errors(
         after = position[0]
     scope = principal.kelurahan_scope
     rows = recipient_service.list_errors(
-        session=session, kind=kind, programme_id=programme, period=period, kecamatan=kecamatan,
-        kelurahan=kelurahan, scope=scope, after=after, size=size,
+        session=session,
+        kind=kind,
+        programme_id=programme,
+        period=period,
+        kecamatan=kecamatan,
+        kelurahan=kelurahan,
+        scope=scope,
+        after=after,
+        size=size,
     )
     page = rows[:size]
     more = len(rows) > size
     next_cursor = encode_cursor([page[-1].key], key=settings.cursor_key, kind=cursor_kind) if more else None
     counts = recipient_service.error_summary(
-        session=session, programme_id=programme, period=period, kinds=(kind,), kecamatan=kecamatan,
-        kelurahan=kelurahan, scope=scope,
+        session=session,
+        programme_id=programme,
+        period=period,
+        kinds=(kind,),
+        kecamatan=kecamatan,
+        kelurahan=kelurahan,
+        scope=scope,
     )
     return EligibilityErrorList(
         data=[_error(e) for e in page],
@@ -304,3 +321,75 @@ def list_errors(
             for a in counts
         ],
     )
+
+
+def _run(r: ScoreRun) -> ScoreRunPublic:
+    return ScoreRunPublic(
+        id=r.id or 0,
+        rule_set=r.ruleset_label,
+        reference_date=r.reference_date,
+        status=r.status,
+        started_by=r.started_by,
+        started_at=as_utc(r.started_at),
+        heartbeat_at=as_utc(r.heartbeat_at),
+        finished_at=as_utc(r.finished_at) if r.finished_at else None,
+        error=r.error,
+        planned=r.planned,
+        families=r.families,
+        persons=r.persons,
+        written=r.written,
+        unchanged=r.unchanged,
+        retired=r.retired,
+        counts=r.counts,
+    )
+
+
+@router.get("/score-runs", response_model=list[ScoreRunPublic], responses=error_responses(*_AUTH))
+def list_score_runs(
+    session: SessionDep,
+    principal: Reader,
+    limit: Annotated[int, Query(ge=1, le=200, description="the latest runs first")] = 20,
+) -> list[ScoreRunPublic]:
+    """Scoring runs, the latest first, with their status and progress."""
+    return [_run(r) for r in repo.recent_runs(session, limit=limit)]
+
+
+@router.get(
+    "/score-runs/{run_id}", response_model=ScoreRunPublic, responses=error_responses(*_AUTH, NotFound)
+)
+def get_score_run(run_id: int, session: SessionDep, principal: Reader) -> ScoreRunPublic:
+    """One run: status, progress (``families`` of ``planned``), counts when finished."""
+    run = repo.get_run(session, run_id)
+    if run is None:
+        raise NotFound(f"Penilaian #{run_id} tidak ada / no scoring run #{run_id}")
+    return _run(run)
+
+
+@router.post(
+    "/score-runs",
+    response_model=ScoreRunPublic,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(*_AUTH, scoring.ScoreRunBusy, InvalidData),
+)
+def start_score_run(
+    request: Request,
+    background: BackgroundTasks,
+    session: SessionDep,
+    principal: Scorer,
+    data: ScoreRunRequest | None = None,
+) -> ScoreRunPublic:
+    """Start a scoring run of every canonical family with the active rule set (idempotent:
+    unchanged decisions are not rewritten). Answers 202 with the run at once; 409
+    ``score_run_busy`` while another run is alive (from here or ``sigap score run``)."""
+    actor = actor_from(principal, request)
+    record = rules_service.ensure_active(session=session, actor=actor)
+    if record is None:
+        raise InvalidData.one(
+            "rule_set", "active", "Tidak ada aturan program yang aktif / no active rule set (sigap rules)"
+        )
+    day = (data.reference_date if data else None) or date.today()
+    run = scoring.claim_run(session=session, record=record, reference_date=day, actor=actor)
+    session.commit()  # the claim is visible before the work starts
+    assert run.id is not None
+    background.add_task(scoring.run_claimed, request.app.state.session_factory, run.id, actor)
+    return _run(run)

@@ -19,8 +19,8 @@ IfUnknown = Literal["needs_data", "ignore"]
 
 @dataclass(frozen=True, slots=True)
 class RuleError:
-    line: int          # 1-based line in the file
-    where: str         # path in the document, e.g. programmes[0].when[1].any_member.agee
+    line: int  # 1-based line in the file
+    where: str  # path in the document, e.g. programmes[0].when[1].any_member.agee
     reason: str
 
     def __str__(self) -> str:
@@ -45,11 +45,11 @@ class RuleSetInvalid(ValueError):  # reads as "the rule set is invalid"
 @dataclass(frozen=True, slots=True)
 class Exclusion:
     id: str
-    label: Text                 # what the exclusion is, e.g. ("pemilik mobil", "car owner")
+    label: Text  # what the exclusion is, e.g. ("pemilik mobil", "car owner")
     when: Condition
     if_unknown: IfUnknown = "needs_data"
     line: int = 0
-    per_person: bool = False    # tests ``member``: its answer differs from person to person
+    per_person: bool = False  # tests ``member``: its answer differs from person to person
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +58,8 @@ class Programme:
     name: str
     title: Text
     unit: Unit
-    when: Condition             # every condition (an all_of)
-    target: Condition | None    # person programmes: who is decided about at all
+    when: Condition  # every condition (an all_of)
+    target: Condition | None  # person programmes: who is decided about at all
     exclude: tuple[Exclusion, ...]
     line: int = 0
 
@@ -67,8 +67,11 @@ class Programme:
     inputs: tuple[str, ...] = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        names = inputs_of(self.when) | inputs_of(self.target) | frozenset().union(
-            *(inputs_of(e.when) for e in self.exclude))
+        names = (
+            inputs_of(self.when)
+            | inputs_of(self.target)
+            | frozenset().union(*(inputs_of(e.when) for e in self.exclude))
+        )
         object.__setattr__(self, "inputs", tuple(sorted(names)))
 
 
@@ -76,7 +79,7 @@ class Programme:
 class RuleSet:
     id: str
     version: str
-    digest: str                                  # sha256 of the file's text
+    digest: str  # sha256 of the file's text
     settings: MappingProxyType[str, Any]
     exclusions: tuple[Exclusion, ...]
     programmes: tuple[Programme, ...]

@@ -161,7 +161,9 @@ def dry_run_command(
 def score_run_command(
     reference_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: today)")] = None,
 ) -> None:
-    """Decide every canonical family for every programme of the active rule set; idempotent."""
+    """Decide every canonical family for every programme of the active rule set; idempotent.
+
+    One run at a time: exit code 3 while another run is alive (cron may simply retry)."""
     day = _date(reference_date)
     with cli_session() as session:
         record = rules_service.ensure_active(session=session, actor=ACTOR)
@@ -183,9 +185,13 @@ def score_run_command(
                 session.commit()
                 bar.update(task, completed=done)
 
-            summary = scoring.score_all(
-                session=session, record=record, reference_date=day, actor=ACTOR, checkpoint=checkpoint
-            )
+            try:
+                summary = scoring.score_all(
+                    session=session, record=record, reference_date=day, actor=ACTOR, checkpoint=checkpoint
+                )
+            except scoring.ScoreRunBusy as exc:
+                console.print(f"[red]{exc.message}[/]", highlight=False)
+                raise typer.Exit(3) from None
         session.commit()
     table = Table(
         title=f"Keputusan kelayakan / eligibility decisions: run #{summary.run_id}, "

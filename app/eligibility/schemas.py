@@ -86,6 +86,33 @@ class DecisionList(BaseModel):
     next_cursor: str | None
 
 
+class ScoreRunPublic(BaseModel):
+    id: int
+    rule_set: str = Field(description="label of the rule set the run applies")
+    reference_date: date = Field(description="ages and windows are computed at this date")
+    status: str = Field(description="running | finished | failed | abandoned (its process died)")
+    started_by: str
+    started_at: datetime
+    heartbeat_at: datetime = Field(description="moved after every batch of families")
+    finished_at: datetime | None
+    error: str | None = Field(description="why the run failed or was abandoned")
+    planned: int = Field(description="canonical families when the run started")
+    families: int = Field(description="families scored so far (the progress)")
+    persons: int
+    written: int = Field(description="decisions written (new or changed)")
+    unchanged: int = Field(description="decisions that stayed as they were")
+    retired: int = Field(description="current decisions no longer produced (merged away, rule removed)")
+    counts: dict[str, Any] = Field(description="programme -> outcome -> {written, unchanged}")
+
+
+class ScoreRunRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    reference_date: date | None = Field(
+        default=None, description="default: today; ages and windows are computed at this date"
+    )
+
+
 class RuleSetPublic(BaseModel):
     id: int
     label: str
@@ -104,8 +131,10 @@ class EligibilityErrorPublic(BaseModel):
     )
     household_id: uuid.UUID
     member_id: uuid.UUID | None = Field(description="person programmes: who")
-    outcome: str | None = Field(description="the current decision: eligible / not_eligible / needs_data; "
-                                "null: no current decision for this recipient")
+    outcome: str | None = Field(
+        description="the current decision: eligible / not_eligible / needs_data; "
+        "null: no current decision for this recipient"
+    )
     outcome_id: str | None = Field(description="layak / tidak layak / perlu data")
     reasons: list[ReasonPublic]
     text_id: str = Field(description="the decision's reasons joined, Bahasa Indonesia")

@@ -14,28 +14,35 @@ an age bound). The stored ``reference_date`` is the one of the run that wrote th
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from app import bulk
 from app.audit import service as audit
 from app.audit.service import ActorRef
-from app.db import utcnow
+from app.db import as_utc, utcnow
 from app.eligibility import repository as repo
 from app.eligibility.decide import evaluate
 from app.eligibility.facts import NO_DESIL
 from app.eligibility.rules_service import compiled
 from app.eligibility.store import FAMILY_SUBJECT, EligibilityDecision, RuleSetRecord, ScoreRun
 from app.eligibility.stored import DecisionEncoder
+from app.errors import Conflict
 
 _DECISION = EligibilityDecision.__table__  # type: ignore[attr-defined]
+log = logging.getLogger("sigap.scoring")
 BATCH = 500
+# a running run whose heartbeat (moved after every batch of ~1 s) is older than this is dead
+STALE_AFTER = timedelta(minutes=10)
 
 
 @dataclass
@@ -58,16 +65,69 @@ class RunSummary:
         return dict(out)
 
 
-def start_run(*, session: Session, record: RuleSetRecord, reference_date: date, actor: ActorRef) -> ScoreRun:
+class ScoreRunBusy(Conflict):
+    code = "score_run_busy"
+
+
+def claim_run(
+    *,
+    session: Session,
+    record: RuleSetRecord,
+    reference_date: date,
+    actor: ActorRef,
+    stale_after: timedelta = STALE_AFTER,
+) -> ScoreRun:
+    """Insert the ``running`` row of a new run, or refuse while another run is alive.
+
+    A running run whose heartbeat is older than ``stale_after`` died (its process was killed
+    or lost its database): it is marked ``abandoned`` (audited) and the new run proceeds;
+    what it wrote stays correct decision by decision, and the new run completes the rest.
+    Two runs claiming at the same moment: the partial unique index lets one row in; the
+    other gets :class:`ScoreRunBusy`. The caller commits, so that others see the claim."""
+    now = utcnow()
+    for other in repo.running_runs(session):
+        beat = as_utc(other.heartbeat_at) or now
+        if beat > now - stale_after:
+            raise ScoreRunBusy(
+                f"Penilaian #{other.id} masih berjalan (oleh {other.started_by}, sejak "
+                f"{as_utc(other.started_at):%Y-%m-%d %H:%M} UTC, {other.families}/{other.planned} keluarga); "
+                f"tunggu sampai selesai / scoring run #{other.id} is still running",
+                detail={
+                    "run_id": other.id,
+                    "started_by": other.started_by,
+                    "heartbeat_at": beat.isoformat(),
+                },
+            )
+        other.status, other.finished_at = "abandoned", now
+        other.error = f"tidak ada tanda hidup sejak / no heartbeat since {beat:%Y-%m-%d %H:%M:%S} UTC"
+        session.add(other)
+        audit.record(
+            session,
+            actor=actor,
+            action="score.abandon",
+            entity_type="score_run",
+            entity_id=str(other.id),
+            changes={"status": ["running", "abandoned"]},
+        )
+    session.flush()
     assert record.id is not None
     run = ScoreRun(
         rule_set_id=record.id,
         ruleset_label=record.label,
         reference_date=reference_date,
         started_by=actor.name[:80],
+        planned=repo.count_households(session),
+        started_at=now,
+        heartbeat_at=now,
     )
-    session.add(run)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(run)
+            session.flush()
+    except IntegrityError:
+        raise ScoreRunBusy(
+            "Penilaian lain baru saja dimulai; tunggu sampai selesai / another scoring run has just started"
+        ) from None
     return run
 
 
@@ -80,13 +140,83 @@ def score_all(
     batch_size: int = BATCH,
     checkpoint: Callable[[int], None] | None = None,
 ) -> RunSummary:
-    """Score every canonical family with ``record``; flushes per batch and calls
-    ``checkpoint(families done)`` (the CLI commits there)."""
+    """Claim a run and score every canonical family with ``record``; flushes per batch and calls
+    ``checkpoint(families done)`` (the CLI commits there; it is called once with 0 right
+    after the claim, so the claim is visible to other processes before the work starts)."""
+    run = claim_run(session=session, record=record, reference_date=reference_date, actor=actor)
+    if checkpoint is not None:
+        checkpoint(0)
+    return execute_run(
+        session=session, run=run, record=record, actor=actor, batch_size=batch_size, checkpoint=checkpoint
+    )
+
+
+def execute_run(
+    *,
+    session: Session,
+    run: ScoreRun,
+    record: RuleSetRecord,
+    actor: ActorRef,
+    batch_size: int = BATCH,
+    checkpoint: Callable[[int], None] | None = None,
+) -> RunSummary:
+    """The work of a claimed run. On an error the run is marked ``failed`` (with the error,
+    committed) and the error is raised again; batches committed before it stay."""
+    assert run.id is not None and record.id is not None
+    try:
+        return _execute(session, run, record, actor, batch_size, checkpoint)
+    except BaseException as exc:
+        session.rollback()
+        fail_run(session, run.id, f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def run_claimed(
+    session_factory: Callable[[], AbstractContextManager[Session]], run_id: int, actor: ActorRef
+) -> None:
+    """The work of a run claimed by a request (``POST /score-runs``), after the response, in a
+    session of its own, committed per batch. An error is logged and left on the run row
+    (``failed``); it is not raised into the server."""
+    with session_factory() as session:
+        run = session.get(ScoreRun, run_id)
+        record = session.get(RuleSetRecord, run.rule_set_id) if run else None
+        if run is None or record is None or run.status != "running":
+            log.warning("score run %s: not running, nothing to do", run_id)
+            return
+        try:
+            execute_run(
+                session=session,
+                run=run,
+                record=record,
+                actor=actor,
+                checkpoint=lambda _done: session.commit(),
+            )
+            session.commit()
+        except Exception:
+            log.exception("score run %s failed", run_id)
+
+
+def fail_run(session: Session, run_id: int, error: str) -> None:
+    """Mark a run ``failed`` in a transaction of its own (committed)."""
+    row = session.get(ScoreRun, run_id, populate_existing=True)
+    if row is None or row.status != "running":
+        return
+    row.status, row.finished_at, row.error = "failed", utcnow(), error[:300]
+    session.add(row)
+    session.commit()
+
+
+def _execute(
+    session: Session,
+    run: ScoreRun,
+    record: RuleSetRecord,
+    actor: ActorRef,
+    batch_size: int,
+    checkpoint: Callable[[int], None] | None,
+) -> RunSummary:
+    assert run.id is not None and record.id is not None
     ruleset = compiled(record)
-    run = start_run(session=session, record=record, reference_date=reference_date, actor=actor)
-    assert run.id is not None
-    summary = RunSummary(run_id=run.id, ruleset=record.label, reference_date=reference_date)
-    assert record.id is not None
+    summary = RunSummary(run_id=run.id, ruleset=record.label, reference_date=run.reference_date)
     encoder = DecisionEncoder(rule_set_id=record.id, run_id=run.id)
     after: uuid.UUID | None = None
     while True:
@@ -95,11 +225,14 @@ def score_all(
             break
         after = ids[-1]
         _score_batch(session, ids, ruleset=ruleset, encoder=encoder, summary=summary)
+        run.heartbeat_at, run.families = utcnow(), summary.families
+        session.add(run)
+        session.flush()
         if checkpoint is not None:
             checkpoint(summary.families)
     now = utcnow()
     summary.retired += repo.supersede_non_canonical(session, run_id=run.id, at=now)
-    run.status, run.finished_at = "finished", now
+    run.status, run.finished_at, run.heartbeat_at = "finished", now, now
     run.families, run.persons, run.written = summary.families, summary.persons, summary.written
     run.unchanged, run.retired, run.counts = summary.unchanged, summary.retired, summary.counts_json()
     session.add(run)

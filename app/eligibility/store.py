@@ -116,7 +116,20 @@ class RuleSetRecord(SQLModel, table=True):
 
 
 class ScoreRun(SQLModel, table=True):
+    """A scoring run. ONE may be ``running`` at a time (a partial unique index, so two runs
+    started at the same moment cannot both claim it); a run whose heartbeat stopped (the
+    process died) is ``abandoned`` by the next run that starts (app/eligibility/scoring.py)."""
+
     __tablename__ = "score_run"
+    __table_args__ = (
+        Index(
+            "uq_score_run_one_running",
+            "status",
+            unique=True,
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     rule_set_id: int = Field(foreign_key="rule_set.id")
@@ -125,7 +138,10 @@ class ScoreRun(SQLModel, table=True):
     started_by: str = Field(max_length=80)
     started_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
     finished_at: datetime | None = Field(default=None, sa_type=_TS)
-    status: str = Field(default="running", max_length=10)  # running | finished | failed
+    status: str = Field(default="running", max_length=10)  # running | finished | failed | abandoned
+    heartbeat_at: datetime = Field(default_factory=utcnow, sa_type=_TS)  # moved after every batch
+    error: str | None = Field(default=None, max_length=300)  # why it failed or was abandoned
+    planned: int = 0  # canonical families when it started (the progress bar's total)
     families: int = 0
     persons: int = 0
     written: int = 0
@@ -181,9 +197,7 @@ class RecipientImport(SQLModel, table=True):
     """A recipient list file (programme or bank) imported for a programme and period."""
 
     __tablename__ = "recipient_import"
-    __table_args__ = (
-        UniqueConstraint("sha256", "programme_id", "period", name="uq_recipient_import_file"),
-    )
+    __table_args__ = (UniqueConstraint("sha256", "programme_id", "period", name="uq_recipient_import_file"),)
 
     id: int | None = Field(default=None, primary_key=True)
     programme_id: str = Field(max_length=40)

@@ -112,20 +112,33 @@ class DecisionEncoder:
             missing = self._missing.put(d.missing, _CANONICAL.encode(list(d.missing)))
         member = "null" if d.member_key is None else _CANONICAL.encode(d.member_key)
         # the members of the canonical object, in sorted key order
-        raw = "".join((
-            '{"desil":', desil,
-            ',"family_key":', _CANONICAL.encode(d.family_key),
-            ',"inputs":', self._inputs_of(d.inputs)[1],
-            ',"member_key":', member,
-            ',"missing":', missing,
-            ',"outcome":', self._str(d.outcome),
-            ',"programme_id":', self._str(d.programme_id),
-            ',"reasons":', reasons,
-            ',"ruleset":', self._str(d.ruleset),
-            ',"ruleset_digest":', self._str(d.ruleset_digest),
-            ',"unit":', self._str(d.unit),
-            "}",
-        ))
+        raw = "".join(
+            (
+                '{"desil":',
+                desil,
+                ',"family_key":',
+                _CANONICAL.encode(d.family_key),
+                ',"inputs":',
+                self._inputs_of(d.inputs)[1],
+                ',"member_key":',
+                member,
+                ',"missing":',
+                missing,
+                ',"outcome":',
+                self._str(d.outcome),
+                ',"programme_id":',
+                self._str(d.programme_id),
+                ',"reasons":',
+                reasons,
+                ',"ruleset":',
+                self._str(d.ruleset),
+                ',"ruleset_digest":',
+                self._str(d.ruleset_digest),
+                ',"unit":',
+                self._str(d.unit),
+                "}",
+            )
+        )
         return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
     def row(

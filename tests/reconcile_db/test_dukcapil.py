@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from typer.testing import CliRunner
 
 from app.audit.models import AuditEntry
 from app.cli import cli
-from app.config import get_settings
 from app.db import build_engine, new_session
 from app.reconcile import dukcapil_cli
 from app.reconcile.dukcapil import (
@@ -35,7 +33,6 @@ from app.registry.models import FieldTask, Household, Member
 from app.registry.schemas import MemberUpdate
 from app.sync.models import SyncChange
 from tests import factories as f
-from tests.conftest import new_database
 from tests.reconcile_db.dukcapil_fixtures import (
     ENUMERATOR,
     PRINCIPAL,
@@ -361,17 +358,6 @@ class TestCheckHouseholds:
 # --- the CLI, end to end on a migrated database ----------------------------------------------
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def database_url(db_kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    url, drop = new_database(db_kind, tmp_path)
-    monkeypatch.setenv("SIGAP_DATABASE_URL", url)
-    monkeypatch.setenv("SIGAP_LOG_JSON", "false")
-    get_settings.cache_clear()
-    yield url
-    get_settings.cache_clear()
-    drop()
 
 
 _BOX = re.compile(r"[\u2500-\u257f]")

@@ -106,14 +106,19 @@ class TestFiles:
             assert r.status_code == 200, r.text
         assert len(_exports(db)) == 2
 
-    def test_enumerator_may_read_but_not_export(
+    def test_supervisor_exports_their_area_enumerator_reads_no_report(
         self, db: Session, client: TestClient, make_account: Callable[..., Account]
     ) -> None:
+        build(db)
+        supervisor = make_account(Role.supervisor, kecamatan="82.71.04")
+        r = client.get("/reports/desil-matrix?format=csv", headers=supervisor.headers)
+        assert r.status_code == 200
+        assert [row[0] for row in _csv_rows(r.content)[2:4]] == ["82.71.04", "82.71.04"]
         enumerator = make_account(Role.enumerator, kelurahan=("82.71.07.1001",))
-        assert client.get("/reports/desil-matrix", headers=enumerator.headers).status_code == 200
-        r = client.get("/reports/desil-matrix?format=csv", headers=enumerator.headers)
-        assert r.status_code == 403
-        assert _exports(db) == []
+        for fmt in ("json", "csv"):
+            r = client.get(f"/reports/desil-matrix?format={fmt}", headers=enumerator.headers)
+            assert r.status_code == 403
+        assert len(_exports(db)) == 1
 
 
 class TestPublished:

@@ -131,11 +131,15 @@ class TestApi:
         body = client.get("/reports/desil-matrix", headers=supervisor.headers).json()
         assert [r["code"] for r in body["rows"]] == [MOTI_KEC]
         assert body["total"] == 2 and body["rows"][0]["official"]["1"] == 1
-        enumerator = make_account(Role.enumerator, kelurahan=(TOMAJIKO,))
-        body = client.get(f"/reports/desil-matrix?kecamatan={HIRI_KEC}", headers=enumerator.headers).json()
-        assert [(r["code"], r["total"]) for r in body["rows"]] == [(TOMAJIKO, 1)]
-        out = client.get(f"/reports/desil-matrix?kecamatan={MOTI_KEC}", headers=enumerator.headers)
+        body = client.get(f"/reports/desil-matrix?kecamatan={MOTI_KEC}", headers=supervisor.headers).json()
+        assert body["level"] == "kelurahan" and all(
+            r["code"].startswith(MOTI_KEC + ".") for r in body["rows"]
+        )
+        assert [(r["code"], r["total"]) for r in body["rows"] if r["total"]] == [("82.71.04.1001", 2)]
+        out = client.get(f"/reports/desil-matrix?kecamatan={HIRI_KEC}", headers=supervisor.headers)
         assert out.status_code == 403 and out.json()["error"] == "out_of_area"
+        enumerator = make_account(Role.enumerator, kelurahan=(TOMAJIKO,))  # no report:read
+        assert client.get("/reports/desil-matrix", headers=enumerator.headers).json()["error"] == "forbidden"
 
     @pytest.mark.parametrize(
         ("query", "field"),

@@ -227,6 +227,8 @@ class TestFamilies:
         reg = scenario(db)
         supervisor = make_account(Role.supervisor, kecamatan=MOTI_KEC)
         assert self._ids(client, supervisor.headers, "") == {reg.ids["f"], reg.ids["g"]}
+        enumerator = make_account(Role.enumerator, kelurahan=("82.71.07.1002",))  # Tomajiko: household:read
+        assert self._ids(client, enumerator.headers, "") == {reg.ids["e"]}
         r = client.get(
             f"/reports/families?kind=exclusion&programme=sembako&period={PERIOD}&kecamatan={HIRI_KEC}",
             headers=supervisor.headers,

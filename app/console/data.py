@@ -1,0 +1,147 @@
+"""Everything the dashboard reads, in one module, aggregated in SQL and scoped to the caller.
+
+The report API (app/reports) computes the same figures for exports; the console switches to it
+function by function (see the MERGE comments) so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlmodel import Session, col
+
+from app.auth.permissions import Action, Principal
+from app.config import Settings
+from app.registry.models import Household
+from app.reports.desil import ESTIMATE, desil_in_use
+from app.reports.models import KelurahanTarget
+from app.reports.progress_service import AreaStages, Trend, build_checklist, desil_trend
+from app.wilayah.models import Kecamatan, Kelurahan
+
+DESIL_KEYS = (*(str(d) for d in range(1, 11)), "none")
+
+
+@dataclass
+class MatrixRow:
+    kecamatan_code: str
+    name: str
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DESIL_KEYS, 0))
+    estimated: int = 0  # of the families counted under a desil, how many by PMT estimate
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass
+class CoverageRow:
+    kecamatan_code: str
+    name: str
+    registered: int
+    target: int | None  # None: no target imported for any kelurahan of the kecamatan
+
+    @property
+    def percent(self) -> float | None:
+        return 100.0 * self.registered / self.target if self.target else None
+
+
+def _kecamatan(session: Session, principal: Principal) -> list[tuple[str, str]]:
+    """The kecamatan the caller sees (those holding a kelurahan of their area), by code."""
+    stmt = select(col(Kecamatan.code), col(Kecamatan.name)).order_by(col(Kecamatan.code))
+    if principal.kelurahan_scope is not None:
+        stmt = stmt.where(
+            col(Kecamatan.code).in_(
+                select(col(Kelurahan.kecamatan_code)).where(
+                    col(Kelurahan.code).in_(sorted(principal.kelurahan_scope))
+                )
+            )
+        )
+    return [(code, name) for code, name in session.execute(stmt).all()]
+
+
+def _in_scope(column: Any, principal: Principal) -> Any:
+    return None if principal.kelurahan_scope is None else column.in_(sorted(principal.kelurahan_scope))
+
+
+# MERGE: replace with app.reports.queries.desil_matrix
+def dashboard_matrix(session: Session, principal: Principal) -> list[MatrixRow]:
+    """Families per kecamatan x desil ("1".."10", "none"), the desil each family is scored under."""
+    d = desil_in_use()
+    kec = col(Kelurahan.kecamatan_code)
+    stmt = (
+        select(kec, d.c.desil, d.c.desil_source, func.count())
+        .select_from(d)
+        .join(Kelurahan, col(Kelurahan.code) == d.c.kelurahan_code)
+        .group_by(kec, d.c.desil, d.c.desil_source)
+    )
+    scope = _in_scope(d.c.kelurahan_code, principal)
+    if scope is not None:
+        stmt = stmt.where(scope)
+    rows = {code: MatrixRow(code, name) for code, name in _kecamatan(session, principal)}
+    for code, desil, source, n in session.execute(stmt).all():
+        row = rows.get(code)
+        if row is None:
+            continue
+        row.counts["none" if desil is None else str(desil)] += n
+        if source == ESTIMATE:
+            row.estimated += n
+    return list(rows.values())
+
+
+def dashboard_coverage(session: Session, principal: Principal) -> list[CoverageRow]:
+    """Registered families per kecamatan against the imported targets of its kelurahan."""
+    kec = col(Kelurahan.kecamatan_code)
+    registered = (
+        select(kec, func.count())
+        .select_from(Household)
+        .join(Kelurahan, col(Kelurahan.code) == col(Household.kelurahan_code))
+        .where(col(Household.deleted_at).is_(None))
+        .group_by(kec)
+    )
+    targets = (
+        select(kec, func.sum(KelurahanTarget.families))
+        .select_from(KelurahanTarget)
+        .join(Kelurahan, col(Kelurahan.code) == col(KelurahanTarget.kelurahan_code))
+        .group_by(kec)
+    )
+    scope_h = _in_scope(col(Household.kelurahan_code), principal)
+    scope_t = _in_scope(col(KelurahanTarget.kelurahan_code), principal)
+    if scope_h is not None:
+        registered, targets = registered.where(scope_h), targets.where(scope_t)
+    counts = {code: n for code, n in session.execute(registered).all()}
+    goals = {code: n for code, n in session.execute(targets).all()}
+    return [
+        CoverageRow(
+            code, name, int(counts.get(code, 0)), int(goals[code]) if goals.get(code) is not None else None
+        )
+        for code, name in _kecamatan(session, principal)
+    ]
+
+
+def dashboard_trends(session: Session, principal: Principal) -> Trend | None:
+    """Families per kecamatan at every report snapshot (like with like: snapshots only);
+    None before the first snapshot or for roles without report:read."""
+    if not principal.can(Action.report_read):
+        return None
+    trend = desil_trend(
+        session=session,
+        principal=principal,
+        kecamatan=None,
+        desil=None,
+        source=None,
+        persons=False,
+        start=None,
+        end=None,
+    )
+    return trend if trend.snapshots else None
+
+
+def dashboard_checklist(session: Session, settings: Settings, principal: Principal) -> AreaStages | None:
+    """The pilot's stages for the caller's area (city-wide for Dinas Sosial)."""
+    if not principal.can(Action.report_read):
+        return None
+    return build_checklist(
+        session=session, settings=settings, principal=principal, kecamatan=None, kelurahan=None
+    ).main
