@@ -44,7 +44,7 @@ from sqlmodel import Session  # noqa: E402
 from app.auth.models import User  # noqa: E402
 from app.auth.security import create_access_token, hash_password  # noqa: E402
 from app.config import Environment, Settings  # noqa: E402
-from app.db import build_engine, utcnow  # noqa: E402
+from app.db import build_engine, new_session, utcnow  # noqa: E402
 from app.eligibility.store import DesilEstimate, DesilImport, FamilyDesil  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.reconcile import synthetic_registry  # noqa: E402
@@ -166,11 +166,11 @@ def measure(kind: str, url: str, runs: int) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"}
 
     def floor(unit: str) -> list[Any]:
-        with Session(engine) as session:  # a transaction of its own, like a request's
+        with new_session(engine, read_only=True) as session:  # a GET request's kind of transaction
             return list(session.execute(text(FLOOR_SQL[unit])).all())
 
     def report(unit: str) -> Matrix:
-        with Session(engine) as session:
+        with new_session(engine, read_only=True) as session:
             return desil_matrix(session, scope=None, unit=unit)
 
     with TestClient(app) as client:

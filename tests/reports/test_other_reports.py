@@ -49,7 +49,9 @@ class TestTargets:
         changed = write_xlsx(tmp_path / "t.xlsx", [["TARGET REGISTRASI"], HEADER, [FAUDU, "Faudu", 5, 12]])
         third = _import(db, changed)
         assert (third.written, third.unchanged) == (1, 0)
-        entries = db.exec(select(AuditEntry).where(col(AuditEntry.action) == "target.set")).all()
+        entries = db.exec(
+            select(AuditEntry).where(col(AuditEntry.action) == "target.set").order_by(col(AuditEntry.id))
+        ).all()
         assert [e.entity_id for e in entries].count(FAUDU) == 2
         assert entries[-1].changes["families"] == [4, 5]
 
