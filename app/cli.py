@@ -27,7 +27,8 @@ from app.eligibility.recipients_cli import recipients_cli
 from app.eligibility.rules_cli import rules_cli, score_cli
 from app.reconcile.commands import dedup_cli
 from app.reconcile.dukcapil_cli import dukcapil_cli
-from app.reports.progress_cli import snapshot_cli
+from app.reports.cli import report_cli
+from app.reports.progress_cli import snapshot_command
 
 cli = typer.Typer(help="Sigap: Kota Ternate social-assistance registry", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -42,9 +43,9 @@ cli.add_typer(rules_cli, name="rules")
 cli.add_typer(score_cli, name="score")
 cli.add_typer(recipients_cli, name="recipients")
 cli.add_typer(audit_cli, name="audit")
-# `sigap report snapshot`; when app/reports/cli.py brings its own `report` typer, add the
-# command to it instead: report_cli.command("snapshot")(snapshot_command)
-cli.add_typer(snapshot_cli, name="report")
+# `sigap report snapshot` (app/reports/progress_cli.py) beside `sigap report targets`
+report_cli.command("snapshot")(snapshot_command)
+cli.add_typer(report_cli, name="report")
 console = Console(stderr=True)
 OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
 

@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     audit_seal_seconds: float = Field(default=5.0, ge=0)
     audit_secret: str = ""
 
+    # Reports (docs/reports.md): published exports hide every cell below this many families
+    # or persons, and the cells that would let one be recomputed from the totals.
+    report_min_cell: int = Field(default=5, ge=2, le=100)
+
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
         if self.environment is Environment.production:

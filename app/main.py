@@ -30,6 +30,7 @@ from app.reconcile.router import router as reconcile_router
 from app.reconcile.worker import start_thread
 from app.registry.router import router as registry_router
 from app.reports.progress_router import router as progress_router
+from app.reports.router import router as reports_router
 from app.sync.router import review_router
 from app.sync.router import router as sync_router
 from app.wilayah.router import router as wilayah_router
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         appeals_router,
         eligibility_router,
         progress_router,
+        reports_router,
     ):
         app.include_router(router)
     app.include_router(media_router)

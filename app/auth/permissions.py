@@ -27,16 +27,19 @@ class Action(StrEnum):
     score_run = "score:run"                # start a city-wide scoring run
     report_read = "report:read"            # aggregates, trends, checklist (area-scoped below the city)
     milestone_record = "milestone:record"  # record a pilot stage that is a meeting or a decision
+    report_export = "report:export"        # CSV/XLSX files of the reports, published or internal
 
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.admin: frozenset(Action),
     Role.dinsos: frozenset({Action.household_read, Action.household_export, Action.appeal_read,
                             Action.appeal_file, Action.appeal_status, Action.eligibility_read,
-                            Action.score_run, Action.report_read, Action.milestone_record}),
+                            Action.score_run, Action.report_read, Action.milestone_record,
+                            Action.report_export}),
     Role.supervisor: frozenset({Action.household_read, Action.device_admin,
                                 Action.conflict_resolve, Action.dedup_review, Action.appeal_read,
-                                Action.appeal_status, Action.eligibility_read, Action.report_read}),
+                                Action.appeal_status, Action.eligibility_read, Action.report_read,
+                                Action.report_export}),
     Role.enumerator: frozenset({Action.household_read, Action.household_write, Action.appeal_read,
                                 Action.appeal_file, Action.appeal_status, Action.eligibility_read}),
 }

@@ -171,3 +171,10 @@ def error_counts(
     stmt = _area(build(programme_id, period, *group, func.count()), kecamatan, kelurahan, scope)
     stmt = stmt.group_by(*group).order_by(Kecamatan.code, Household.kelurahan_code)
     return [(a, b, c, d, int(n)) for a, b, c, d, n in session.execute(stmt)]
+
+
+def error_statement(kind: ErrorKind, programme_id: str, period: str, *columns: Any) -> Select[Any]:
+    """The rows of one kind of error selecting ``columns``, joined to the canonical household,
+    its kelurahan and kecamatan; for callers that group or filter them further (the reports)."""
+    build = _exclusion if kind == "exclusion" else _inclusion
+    return build(programme_id, period, *columns)

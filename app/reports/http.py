@@ -1,0 +1,88 @@
+"""What every report endpoint shares: permissions, query parameters, JSON-or-file."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request, Response
+from sqlmodel import Session
+
+from app.auth.dependencies import actor_from, require
+from app.auth.permissions import Action, Principal
+from app.config import Settings
+from app.db import utcnow
+from app.errors import Forbidden, InvalidData, NotAuthenticated, OutOfArea, error_responses
+from app.reports import export
+from app.reports.export import Format, Made
+from app.reports.queries import Period
+from app.reports.tables import Table
+
+Reader = Annotated[Principal, Depends(require(Action.report_read))]
+FamilyReader = Annotated[Principal, Depends(require(Action.household_read))]
+ERRORS = error_responses(NotAuthenticated, Forbidden, OutOfArea, InvalidData)
+FILES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {export.CSV_TYPE.split(";")[0]: {}, export.XLSX_TYPE: {}},
+        "description": "JSON, or with format=csv|xlsx the report as a file (Content-Disposition names it)",
+    }
+}
+RESPONSES: dict[int | str, dict[str, Any]] = {**ERRORS, **FILES}
+FormatQ = Annotated[Format, Query(description="json (default), csv or xlsx (a file; needs report:export)")]
+PublishQ = Annotated[
+    bool,
+    Query(
+        description="csv/xlsx for publication: small cells suppressed, no NIK/KK (k = SIGAP_REPORT_MIN_CELL)"
+    ),
+]
+KecamatanQ = Annotated[
+    str | None, Query(description="Kemendagri code, e.g. 82.71.07: rows become its kelurahan")
+]
+FromQ = Annotated[date | None, Query(description="registered on or after (YYYY-MM-DD)")]
+ToQ = Annotated[date | None, Query(description="registered on or before (YYYY-MM-DD)")]
+PeriodQ = Annotated[str, Query(pattern=r"^\d{4}-Q[1-4]$", description="recipient list period, e.g. 2026-Q1")]
+
+
+def date_range(start: date | None, end: date | None, field: str) -> Period:
+    if start is not None and end is not None and end < start:
+        raise InvalidData.one(
+            field, "after_start", f"{field} sebelum tanggal awal / is before the start date"
+        )
+    return Period(start, end)
+
+
+def file_or_json(
+    *,
+    request: Request,
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    fmt: Format,
+    publish: bool,
+    filters: dict[str, Any],
+    table: Any,
+) -> Response | None:
+    """None for JSON; else the audited file (``table`` is called only then)."""
+    if fmt == "json":
+        if publish:
+            raise InvalidData.one(
+                "publish", "file_only", "publish hanya untuk format csv/xlsx / only for csv or xlsx"
+            )
+        return None
+    if not principal.can(Action.report_export):
+        raise Forbidden(f"role {principal.role.value} may not {Action.report_export.value}")
+    k = settings.report_min_cell
+    made = Made(
+        by=principal.username, role=principal.role.value, at=utcnow(), filters=filters, publish=publish, k=k
+    )
+    built: Table = export.prepare(table(), publish=publish, k=k)
+    # a GET's own transaction is read-only (SQLite: a deferred BEGIN that cannot always be
+    # upgraded after a long read), so the record of the export is written in one of its own
+    with request.app.state.session_factory() as writer:
+        export.record_export(writer, actor=actor_from(principal, request), table=built, fmt=fmt, made=made)
+        writer.commit()
+    return export.file_response(built, fmt, made)
+
+
+def jsonable(filters: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in filters.items()}
