@@ -1,7 +1,7 @@
 """Everything the dashboard reads, in one module, aggregated in SQL and scoped to the caller.
 
-The report API (app/reports) computes the same figures for exports; the console switches to it
-function by function (see the MERGE comments) so the two can never disagree.
+The matrix, the trends and the checklist are the report API's own functions (app/reports), so
+the console and the exports can never disagree.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from sqlmodel import Session, col
 from app.auth.permissions import Action, Principal
 from app.config import Settings
 from app.registry.models import Household
-from app.reports.desil import ESTIMATE, desil_in_use
 from app.reports.models import KelurahanTarget
 from app.reports.progress_service import AreaStages, Trend, build_checklist, desil_trend
+from app.reports.queries import desil_matrix
 from app.wilayah.models import Kecamatan, Kelurahan
 
 DESIL_KEYS = (*(str(d) for d in range(1, 11)), "none")
@@ -65,29 +65,14 @@ def _in_scope(column: Any, principal: Principal) -> Any:
     return None if principal.kelurahan_scope is None else column.in_(sorted(principal.kelurahan_scope))
 
 
-# MERGE: replace with app.reports.queries.desil_matrix
 def dashboard_matrix(session: Session, principal: Principal) -> list[MatrixRow]:
-    """Families per kecamatan x desil ("1".."10", "none"), the desil each family is scored under."""
-    d = desil_in_use()
-    kec = col(Kelurahan.kecamatan_code)
-    stmt = (
-        select(kec, d.c.desil, d.c.desil_source, func.count())
-        .select_from(d)
-        .join(Kelurahan, col(Kelurahan.code) == d.c.kelurahan_code)
-        .group_by(kec, d.c.desil, d.c.desil_source)
-    )
-    scope = _in_scope(d.c.kelurahan_code, principal)
-    if scope is not None:
-        stmt = stmt.where(scope)
-    rows = {code: MatrixRow(code, name) for code, name in _kecamatan(session, principal)}
-    for code, desil, source, n in session.execute(stmt).all():
-        row = rows.get(code)
-        if row is None:
-            continue
-        row.counts["none" if desil is None else str(desil)] += n
-        if source == ESTIMATE:
-            row.estimated += n
-    return list(rows.values())
+    """Families per kecamatan x desil ("1".."10", "none"), the desil each family is scored
+    under: the report API's own matrix (app/reports/queries.py), so the two never disagree."""
+    matrix = desil_matrix(session, scope=principal.kelurahan_scope)
+    return [
+        MatrixRow(r.code, r.name, counts=dict(r.cells), estimated=sum((r.estimate or {}).values()))
+        for r in matrix.rows
+    ]
 
 
 def dashboard_coverage(session: Session, principal: Principal) -> list[CoverageRow]:
