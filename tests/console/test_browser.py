@@ -29,10 +29,11 @@ from app.auth import repository as auth_repository
 from app.auth.models import User
 from app.reconcile.store import MatchCandidate
 from app.registry.models import Household
+from app.reports.snapshots import take_snapshot
 from app.sync.models import SyncConflict
 from tests import factories as f
 from tests.conftest import LiveApp, password_hash
-from tests.console.conftest import HIRI, PASSWORD, give_desil, household, make_work
+from tests.console.conftest import FIELD, HIRI, PASSWORD, give_desil, household, make_work
 
 CHROMIUM = os.environ.get("SIGAP_CHROMIUM", "/usr/bin/chromium")
 REQUIRE_BROWSER = os.environ.get("SIGAP_REQUIRE_BROWSER") == "1"
@@ -103,6 +104,8 @@ def test_dinsos_reads_the_matrix_and_a_supervisor_clears_the_queues(
         give_desil(session, work.a, official=2)
         give_desil(session, household(session, f.MOTI_KELURAHAN), estimate=5)
         session.commit()
+        take_snapshot(session=session, period="2026-10", actor=FIELD)  # the trend's first point
+        session.commit()
         candidate_id, conflict_id = work.candidate.id, work.conflict.id
     shots: list[Path] = []
 
@@ -120,8 +123,12 @@ def test_dinsos_reads_the_matrix_and_a_supervisor_clears_the_queues(
             assert matrix.is_visible()
             hiri = matrix.locator("tr", has_text="Pulau Hiri")
             assert hiri.locator("td").nth(1).inner_text() == "1"  # desil 2
-            assert page.locator("svg.chart").count() == 2
+            assert page.locator("svg.chart").count() == 3  # matrix, trend, coverage
             assert page.get_by_role("heading", name="Tren").is_visible()
+            trend = page.locator("#trend")
+            assert trend.is_visible() and "2026-10" in trend.inner_text()
+            assert page.locator("#checklist").is_visible()
+            assert "Pendaftaran keluarga" in page.locator("#checklist").inner_text()
             link = page.locator('a[href="/reports/desil-matrix?format=xlsx"]')
             assert link.is_visible()
             with page.expect_download() as download:
