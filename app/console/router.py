@@ -76,8 +76,10 @@ def logout(request: Request) -> Response:
 @router.get("", response_class=HTMLResponse)
 def dashboard(request: Request, session: SessionDep, principal: ConsolePrincipal) -> Response:
     allowed(principal, Action.eligibility_read)
-    matrix = data.dashboard_matrix(session, principal)
-    coverage = data.dashboard_coverage(session, principal)
+    # the aggregates are reports: the same permission as the report API (enumerators: none)
+    can_report = principal.can(Action.report_read)
+    matrix = data.dashboard_matrix(session, principal) if can_report else []
+    coverage = data.dashboard_coverage(session, principal) if can_report else []
     totals = {k: sum(r.counts[k] for r in matrix) for k in data.DESIL_KEYS}
     trends = data.dashboard_trends(session, principal)
     return render(
@@ -96,7 +98,8 @@ def dashboard(request: Request, session: SessionDep, principal: ConsolePrincipal
         trend_chart=charts.trend_lines(trends) if trends else None,
         checklist=data.dashboard_checklist(session, request.app.state.settings, principal),
         status_labels=STATUS_LABELS,
-        can_export=principal.can(Action.household_export),
+        can_report=can_report,
+        can_export=principal.can(Action.report_export),
     )
 
 

@@ -8,12 +8,12 @@ claims the run (one at a time) and answers 202 at once; the work goes on after t
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, status
 from sqlmodel import Session
 
+from app.appeals.service import today_in_ternate
 from app.auth.dependencies import SettingsDep, actor_from, require
 from app.auth.permissions import Action, Principal
 from app.db import SessionDep, as_utc
@@ -387,7 +387,7 @@ def start_score_run(
         raise InvalidData.one(
             "rule_set", "active", "Tidak ada aturan program yang aktif / no active rule set (sigap rules)"
         )
-    day = (data.reference_date if data else None) or date.today()
+    day = (data.reference_date if data else None) or today_in_ternate()
     run = scoring.claim_run(session=session, record=record, reference_date=day, actor=actor)
     session.commit()  # the claim is visible before the work starts
     assert run.id is not None

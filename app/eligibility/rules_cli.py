@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from app.appeals.service import today_in_ternate
 from app.audit.service import ActorRef
 from app.eligibility import repository as repo
 from app.eligibility import rules_service, scoring
@@ -38,7 +39,8 @@ def _refuse_rules(exc: RuleSetInvalid) -> typer.Exit:
 
 
 def _date(text: str | None) -> date:
-    return date.fromisoformat(text) if text else date.today()
+    """The given day, else today in Ternate (WIT, UTC+9), whatever the server's clock zone."""
+    return date.fromisoformat(text) if text else today_in_ternate()
 
 
 @rules_cli.command("load")
@@ -191,6 +193,13 @@ def score_run_command(
                 )
             except scoring.ScoreRunBusy as exc:
                 console.print(f"[red]{exc.message}[/]", highlight=False)
+                raise typer.Exit(3) from None
+            except scoring.RunAbandoned:
+                console.print(
+                    "[red]penilaian ini diambil alih oleh penilaian lain (lama tanpa tanda hidup); "
+                    "berhenti / this run was taken over by another run after a long stall; stopping[/]",
+                    highlight=False,
+                )
                 raise typer.Exit(3) from None
         session.commit()
     table = Table(

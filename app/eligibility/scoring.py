@@ -21,10 +21,11 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import CursorResult, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app import bulk
 from app.audit import service as audit
@@ -161,13 +162,15 @@ def execute_run(
     checkpoint: Callable[[int], None] | None = None,
 ) -> RunSummary:
     """The work of a claimed run. On an error the run is marked ``failed`` (with the error,
-    committed) and the error is raised again; batches committed before it stay."""
+    committed) and the error is raised again; batches committed before it stay. A run taken
+    over by another (``RunAbandoned``) stays ``abandoned``: its open batch is rolled back."""
     assert run.id is not None and record.id is not None
+    run_id = run.id
     try:
         return _execute(session, run, record, actor, batch_size, checkpoint)
     except BaseException as exc:
         session.rollback()
-        fail_run(session, run.id, f"{type(exc).__name__}: {exc}")
+        fail_run(session, run_id, f"{type(exc).__name__}: {exc}")
         raise
 
 
@@ -206,6 +209,25 @@ def fail_run(session: Session, run_id: int, error: str) -> None:
     session.commit()
 
 
+class RunAbandoned(Exception):
+    """Another run declared this one dead (no heartbeat for ``STALE_AFTER``) and took over."""
+
+
+def _beat(session: Session, run: ScoreRun, **values: Any) -> None:
+    """Move the heartbeat (and the given columns) of a run that is still ``running``; a run
+    another process marked ``abandoned`` meanwhile (a batch stalled past STALE_AFTER) stops
+    here, its batch rolled back, instead of writing beside the run that took over."""
+    result = session.execute(
+        update(ScoreRun)
+        .where(col(ScoreRun.id) == run.id, col(ScoreRun.status) == "running")
+        .values(heartbeat_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    if cast(CursorResult[Any], result).rowcount != 1:
+        raise RunAbandoned(f"score run {run.id} was taken over by another run; stopping")
+    session.expire(run)
+
+
 def _execute(
     session: Session,
     run: ScoreRun,
@@ -225,17 +247,23 @@ def _execute(
             break
         after = ids[-1]
         _score_batch(session, ids, ruleset=ruleset, encoder=encoder, summary=summary)
-        run.heartbeat_at, run.families = utcnow(), summary.families
-        session.add(run)
-        session.flush()
+        _beat(session, run, families=summary.families)
         if checkpoint is not None:
             checkpoint(summary.families)
     now = utcnow()
     summary.retired += repo.supersede_non_canonical(session, run_id=run.id, at=now)
-    run.status, run.finished_at, run.heartbeat_at = "finished", now, now
-    run.families, run.persons, run.written = summary.families, summary.persons, summary.written
-    run.unchanged, run.retired, run.counts = summary.unchanged, summary.retired, summary.counts_json()
-    session.add(run)
+    _beat(
+        session,
+        run,
+        status="finished",
+        finished_at=now,
+        families=summary.families,
+        persons=summary.persons,
+        written=summary.written,
+        unchanged=summary.unchanged,
+        retired=summary.retired,
+        counts=summary.counts_json(),
+    )
     audit.record(
         session,
         actor=actor,

@@ -44,11 +44,30 @@ PeriodQ = Annotated[str, Query(pattern=r"^\d{4}-Q[1-4]$", description="recipient
 
 
 def date_range(start: date | None, end: date | None, field: str) -> Period:
+    if end is not None and end >= date.max:  # the day after it is the bound (Period.where)
+        raise InvalidData.one(field, "max", f"{field} paling lambat / at the latest 9999-12-30")
     if start is not None and end is not None and end < start:
         raise InvalidData.one(
             field, "after_start", f"{field} sebelum tanggal awal / is before the start date"
         )
     return Period(start, end)
+
+
+def publishable(publish: bool, **narrowing: Any) -> None:
+    """A published file is the one city-wide table of a report, without filters. Small cells
+    are suppressed within ONE table; a narrowed table (a kecamatan's kelurahan, one desil
+    source, a date range, one programme) shares figures with the city-wide one, and the two
+    together can give a hidden cell back (e.g. official = all - estimate)."""
+    used = sorted(name for name, value in narrowing.items() if value not in (None, "all"))
+    if publish and used:
+        raise InvalidData.one(
+            "publish",
+            "city_table_only",
+            "publikasi hanya untuk tabel seluruh kota tanpa filter (" + ", ".join(used) + "): tabel yang "
+            "dipersempit bisa dibandingkan dengan tabel kota dan membuka sel yang disembunyikan / only "
+            "the city-wide table without filters can be published: a narrowed table compared with it "
+            "could reveal hidden cells",
+        )
 
 
 def file_or_json(

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from app.audit import service as audit
 from app.auth.dependencies import SettingsDep, actor_from, require
 from app.auth.permissions import Action, Principal
 from app.db import SessionDep, as_utc
@@ -50,24 +51,25 @@ CSV_HEADER = ("periode/period", "kode/code", "wilayah/area", "program/programme"
               "aturan/rule_sets")  # fmt: skip
 
 
-def _snapshot(s: ReportSnapshot) -> SnapshotPublic:
+def _snapshot(s: ReportSnapshot, principal: Principal) -> SnapshotPublic:
+    city = principal.kelurahan_scope is None  # the totals are the city's: not for an area's reader
     return SnapshotPublic(
         period=s.period,
         taken_at=service.snapshot_time(s),
         taken_by=s.taken_by,
         rule_set_label=s.rule_set_label,
-        families=s.families,
-        persons=s.persons,
-        decisions=s.decisions,
+        families=s.families if city else None,
+        persons=s.persons if city else None,
+        decisions=s.decisions if city else None,
         replaced=s.replaced,
     )
 
 
-def _trend(t: service.Trend, unit: str) -> TrendResponse:
+def _trend(t: service.Trend, unit: str, principal: Principal) -> TrendResponse:
     return TrendResponse(
         level="kelurahan" if t.level == "kelurahan" else "kecamatan",
         unit=unit,
-        snapshots=[_snapshot(s) for s in t.snapshots],
+        snapshots=[_snapshot(s, principal) for s in t.snapshots],
         series=[
             TrendSeries(
                 code=s.code,
@@ -96,8 +98,30 @@ def _milestone(m: PilotMilestone) -> MilestonePublic:
     )
 
 
-def _csv(t: TrendResponse, name: str) -> Response:
-    """UTF-8 with BOM (Excel opens it right), headers in both languages."""
+def _csv(
+    t: TrendResponse, name: str, request: Request, principal: Principal, filters: dict[str, Any]
+) -> Response:
+    """UTF-8 with BOM (Excel opens it right), headers in both languages. A file leaves Sigap:
+    it needs report:export and is audited as every report export is (``report.export``)."""
+    if not principal.can(Action.report_export):
+        raise Forbidden(f"role {principal.role.value} may not {Action.report_export.value}")
+    rows = sum(len(s.points) for s in t.series)
+    with request.app.state.session_factory() as writer:  # a GET's own transaction is read-only
+        audit.record(
+            writer,
+            actor=actor_from(principal, request),
+            action="report.export",
+            entity_type="report",
+            entity_id=f"trend-{name}",
+            changes={
+                "report": f"trend-{name}",
+                "filters": {k: str(v) for k, v in filters.items() if v is not None},
+                "format": "csv",
+                "publish": False,
+                "rows": rows,
+            },
+        )
+        writer.commit()
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out)
@@ -115,7 +139,7 @@ def _csv(t: TrendResponse, name: str) -> Response:
 @router.get("/reports/snapshots", response_model=list[SnapshotPublic], responses=error_responses(*_AUTH))
 def list_snapshots(session: SessionDep, principal: Reader) -> list[SnapshotPublic]:
     """The periods snapshotted (``sigap report snapshot``), with the rule set and city totals."""
-    return [_snapshot(s) for s in repo.snapshots_between(session, None, None)]
+    return [_snapshot(s, principal) for s in repo.snapshots_between(session, None, None)]
 
 
 @router.get(
@@ -124,6 +148,7 @@ def list_snapshots(session: SessionDep, principal: Reader) -> list[SnapshotPubli
     responses={**_CSV, **error_responses(*_AUTH, OutOfArea, InvalidData)},
 )
 def desil_trend(
+    request: Request,
     session: SessionDep,
     principal: Reader,
     kecamatan: Kecamatan = None,
@@ -149,8 +174,12 @@ def desil_trend(
         start=from_,
         end=to,
     )
-    body = _trend(trend, unit)
-    return _csv(body, "desil") if format == "csv" else body
+    body = _trend(trend, unit, principal)
+    if format != "csv":
+        return body
+    filters = {"kecamatan": kecamatan, "desil": desil, "source": source, "unit": unit,
+               "from": from_, "to": to}  # fmt: skip
+    return _csv(body, "desil", request, principal, filters)
 
 
 @router.get(
@@ -159,6 +188,7 @@ def desil_trend(
     responses={**_CSV, **error_responses(*_AUTH, OutOfArea, InvalidData)},
 )
 def programme_trend(
+    request: Request,
     session: SessionDep,
     principal: Reader,
     programme: Annotated[str | None, Query(description="e.g. pkh; all programmes if absent")] = None,
@@ -184,8 +214,12 @@ def programme_trend(
         start=from_,
         end=to,
     )
-    body = _trend(trend, unit)
-    return _csv(body, "program") if format == "csv" else body
+    body = _trend(trend, unit, principal)
+    if format != "csv":
+        return body
+    filters = {"programme": programme, "kecamatan": kecamatan, "outcome": outcome, "unit": unit,
+               "from": from_, "to": to}  # fmt: skip
+    return _csv(body, "program", request, principal, filters)
 
 
 def _stage(s: Stage) -> StagePublic:

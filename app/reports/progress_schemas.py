@@ -26,9 +26,9 @@ class SnapshotPublic(BaseModel):
     taken_at: datetime
     taken_by: str
     rule_set_label: str | None = Field(description="the rule set active when the snapshot was taken")
-    families: int
-    persons: int
-    decisions: int
+    families: int | None = Field(description="city-wide total; null for a reader whose area is smaller")
+    persons: int | None = Field(description="city-wide total; null for a reader whose area is smaller")
+    decisions: int | None = Field(description="city-wide total; null for a reader whose area is smaller")
     replaced: int = Field(description="how many times the period was retaken (--replace)")
 
 

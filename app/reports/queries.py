@@ -391,6 +391,10 @@ def quality(
     dukcapil = (
         select(col(DukcapilCheck.status), func.count())
         .join(Member, col(Member.id) == col(DukcapilCheck.member_id))
+        .join(  # canonical households only, in an area as city-wide
+            Household,
+            and_(col(Household.id) == col(DukcapilCheck.household_id), col(Household.deleted_at).is_(None)),
+        )
         .where(col(Member.deleted_at).is_(None))
         .group_by(col(DukcapilCheck.status))
     )
@@ -402,11 +406,6 @@ def quality(
         merges = merges.where(households_in_area(col(MergeRecord.survivor_id)))
         conflicts = conflicts.where(households_in_area(col(SyncConflict.household_id)))
         dukcapil = dukcapil.where(households_in_area(col(DukcapilCheck.household_id)))
-    else:
-        dukcapil = dukcapil.join(
-            Household,
-            and_(col(Household.id) == col(DukcapilCheck.household_id), col(Household.deleted_at).is_(None)),
-        )
     out = _counts(session, "verification_status", status)
     out += _counts(session, "duplicates", cand)
     in_force, total = session.execute(merges).one()

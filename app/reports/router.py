@@ -29,6 +29,7 @@ from app.reports.http import (
     date_range,
     file_or_json,
     jsonable,
+    publishable,
 )
 from app.reports.programmes import programme_report
 from app.reports.queries import DESIL_KEYS, Source, Unit
@@ -74,6 +75,13 @@ def desil_matrix(
     """Kecamatan (or the kelurahan of one kecamatan) x desil 1-10 and "belum ada desil", in
     families or persons, with row and column totals; estimates are always told apart."""
     registered = date_range(registered_from, registered_to, "registered_to")
+    publishable(
+        publish,
+        kecamatan=kecamatan,
+        source=source,
+        registered_from=registered_from,
+        registered_to=registered_to,
+    )
     m = queries.desil_matrix(
         session,
         scope=principal.kelurahan_scope,
@@ -141,7 +149,10 @@ def programmes(
     publish: PublishQ = False,
 ) -> Any:
     """Per programme, area and desil: eligible (current decisions), receiving (recipient list of
-    the period), exclusion and inclusion errors; in the programme's unit and in families."""
+    the period), exclusion and inclusion errors; in the programme's unit and in families
+    (a published file has the programme's unit only: the families columns would repeat or
+    bound its hidden cells)."""
+    publishable(publish, programme=programme, kecamatan=kecamatan)
     r = programme_report(
         session, scope=principal.kelurahan_scope, period=period, programme=programme, kecamatan=kecamatan
     )
@@ -154,7 +165,7 @@ def programmes(
         fmt=format,
         publish=publish,
         filters=filters,
-        table=lambda: tabulate.programme_table(r),
+        table=lambda: tabulate.programme_table(r, families=not publish),
     )
     if response is not None:
         return response
@@ -199,6 +210,7 @@ def coverage(
     """Registered canonical families and persons per kelurahan and channel vs the target
     imported with ``sigap report targets import``."""
     registered = date_range(registered_from, registered_to, "registered_to")
+    publishable(publish, kecamatan=kecamatan, registered_from=registered_from, registered_to=registered_to)
     rows, sources = queries.coverage(
         session, scope=principal.kelurahan_scope, kecamatan=kecamatan, registered=registered
     )
@@ -252,6 +264,7 @@ def quality(
 ) -> Any:
     """Verification status of canonical families, duplicate candidates by status, merges,
     sync conflicts by status, Dukcapil checks of canonical members by result."""
+    publishable(publish, kecamatan=kecamatan)
     figures = queries.quality(session, scope=principal.kelurahan_scope, kecamatan=kecamatan)
     response = file_or_json(
         request=request,
@@ -297,6 +310,7 @@ def appeals(
 ) -> Any:
     """Appeals (sanggah) by status per kecamatan (or kelurahan of one kecamatan)."""
     filed = date_range(filed_from, filed_to, "filed_to")
+    publishable(publish, programme=programme, filed_from=filed_from, filed_to=filed_to)
     areas, counts = queries.appeals(
         session, scope=principal.kelurahan_scope, kecamatan=kecamatan, programme=programme, filed=filed
     )

@@ -74,7 +74,7 @@ def matrix_table(m: Matrix) -> Table:
     return Table("desil-matrix", title, columns, rows, equations, notes)
 
 
-def programme_table(r: ProgrammeReport) -> Table:
+def programme_table(r: ProgrammeReport, *, families: bool = True) -> Table:
     columns = [
         Column("programme", "program / programme", "text"),
         Column("unit", "satuan / unit", "text"),
@@ -83,7 +83,8 @@ def programme_table(r: ProgrammeReport) -> Table:
     ]
     for m in MEASURES:
         columns.append(Column(f"{m}", f"{MEASURE_LABELS[m]} (satuan program)"))
-        columns.append(Column(f"{m}_families", f"{MEASURE_LABELS[m]}, keluarga / families"))
+        if families:
+            columns.append(Column(f"{m}_families", f"{MEASURE_LABELS[m]}, keluarga / families"))
     rows: list[dict[str, object]] = []
     equations: list[Equation] = []
     by_programme: dict[str, list[int]] = {}
@@ -99,7 +100,8 @@ def programme_table(r: ProgrammeReport) -> Table:
         }
         for m in MEASURES:
             out[m] = row.counts.subjects[m]
-            out[f"{m}_families"] = row.counts.families[m]
+            if families:
+                out[f"{m}_families"] = row.counts.families[m]
         rows.append(out)
         # eligible - exclusion == receiving - inclusion (both are "eligible and receiving")
         equations.append(
@@ -117,6 +119,8 @@ def programme_table(r: ProgrammeReport) -> Table:
         for m in MEASURES:
             total[m] = sum(int(rows[i][m]) for i in members)  # type: ignore[call-overload]
             equations.append(line([(i, m) for i in members], (t, m)))
+            if families:
+                total[f"{m}_families"] = sum(int(rows[i][f"{m}_families"]) for i in members)  # type: ignore[call-overload]
         rows.append(total)
         equations.append(
             [((t, "eligible"), 1), ((t, "exclusion"), -1), ((t, "receiving"), -1), ((t, "inclusion"), 1)]

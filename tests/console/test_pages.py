@@ -241,6 +241,8 @@ class TestDashboard:
         login(client, make_account(Role.enumerator, kelurahan=(f.HIRI_FAUDU,)))
         page = client.get("/console").text
         assert 'id="trend"' not in page and 'id="checklist"' not in page
+        # the aggregates are reports: an enumerator reads none, here as in the API
+        assert 'id="matrix"' not in page and "Unduh XLSX" not in page and "Cari keluarga" in page
 
 
 class TestHousehold:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -131,6 +132,25 @@ class TestGuard:
         monkeypatch.setattr(scoring, "_score_batch", real)
         summary = scoring.score_all(session=db, record=_record(db), reference_date=DAY, actor=ACTOR)
         assert summary.families == 3 and summary.unchanged > 0 and summary.written > 0
+
+    def test_a_run_taken_over_stops_and_stays_abandoned(self, db: Session) -> None:
+        """A batch stalled past the stale limit: another run abandoned this one and took over.
+        When the stalled run wakes, it stops at its next heartbeat; its open batch is rolled
+        back and it never turns back into ``finished``."""
+        for _ in range(3):
+            family(db)
+        record = _record(db)
+        run = scoring.claim_run(session=db, record=record, reference_date=DAY, actor=ACTOR)
+        db.commit()
+        run_id = run.id
+        db.exec(  # what claim_run of another process does to a silent run
+            update(ScoreRun).where(col(ScoreRun.id) == run_id).values(status="abandoned")  # type: ignore[call-overload]
+        )
+        db.commit()
+        with pytest.raises(scoring.RunAbandoned):
+            scoring.execute_run(session=db, run=run, record=record, actor=ACTOR, batch_size=2)
+        assert _runs(db) == [(run_id, "abandoned")]
+        assert db.exec(select(func.count()).select_from(EligibilityDecision)).one() == 0
 
 
 class TestApi:

@@ -121,6 +121,26 @@ class TestFiles:
         assert len(_exports(db)) == 1
 
 
+    def test_a_trend_csv_is_an_audited_export_and_area_readers_get_no_city_totals(
+        self, db: Session, client: TestClient, make_account: Callable[..., Account]
+    ) -> None:
+        from app.reports.snapshots import take_snapshot
+
+        build(db)
+        take_snapshot(session=db, period="2026-10", actor=ACTOR)
+        db.commit()
+        dinsos = make_account(Role.dinsos)
+        r = client.get("/reports/trends/desil?format=csv", headers=dinsos.headers)
+        assert r.status_code == 200 and "2026-10" in r.text
+        (entry,) = _exports(db)
+        assert entry.entity_id == "trend-desil" and entry.changes["format"] == "csv"
+        city = client.get("/reports/snapshots", headers=dinsos.headers).json()
+        assert city[0]["families"] > 0
+        supervisor = make_account(Role.supervisor, kecamatan=HIRI_KEC)
+        area = client.get("/reports/snapshots", headers=supervisor.headers).json()
+        assert area[0]["families"] is None and area[0]["persons"] is None and area[0]["decisions"] is None
+
+
 class TestPublished:
     def test_published_matrix_hides_small_cells_and_cannot_be_undone(
         self, db: Session, client: TestClient, make_account: Callable[..., Account]
@@ -139,6 +159,55 @@ class TestPublished:
         (entry,) = _exports(db)
         assert entry.changes["publish"] is True and entry.changes["suppressed"] > 0
         assert not any(len(c) == 16 and c.isdigit() for row in rows for c in row)
+
+    def test_only_the_city_table_without_filters_is_published(
+        self, db: Session, client: TestClient, make_account: Callable[..., Account]
+    ) -> None:
+        """A narrowed table shares figures with the city one (official = all - estimate, a
+        kecamatan's kelurahan add up to its row): publishing both would give hidden cells back."""
+        build(db)
+        admin = make_account(Role.admin)
+        for url in (
+            f"/reports/desil-matrix?format=csv&publish=true&kecamatan={HIRI_KEC}",
+            "/reports/desil-matrix?format=csv&publish=true&source=official",
+            "/reports/desil-matrix?format=xlsx&publish=true&registered_from=2026-01-01",
+            "/reports/programmes?format=csv&publish=true&period=2026-Q1&programme=pkh",
+            f"/reports/coverage?format=csv&publish=true&kecamatan={HIRI_KEC}",
+            f"/reports/quality?format=csv&publish=true&kecamatan={HIRI_KEC}",
+            "/reports/appeals?format=csv&publish=true&filed_to=2026-12-31",
+        ):
+            r = client.get(url, headers=admin.headers)
+            assert r.status_code == 422, (url, r.text)
+            assert r.json()["detail"][0]["field"] == "publish"
+            assert r.json()["detail"][0]["rule"] == "city_table_only"
+        assert _exports(db) == []
+        # the same narrowed tables are fine for internal use
+        r = client.get(f"/reports/desil-matrix?format=csv&kecamatan={HIRI_KEC}", headers=admin.headers)
+        assert r.status_code == 200
+
+    def test_a_published_programme_file_has_no_families_twin_columns(
+        self, db: Session, client: TestClient, make_account: Callable[..., Account]
+    ) -> None:
+        """The families columns equal (family programmes) or bound (person programmes) the
+        programme's own counts: beside them a hidden count would be shown again."""
+        build(db)
+        admin = make_account(Role.admin)
+        internal = client.get("/reports/programmes?format=csv&period=2026-Q1", headers=admin.headers)
+        assert internal.status_code == 200 and "keluarga / families" in internal.text
+        published = client.get(
+            "/reports/programmes?format=csv&publish=true&period=2026-Q1", headers=admin.headers
+        )
+        assert published.status_code == 200, published.text
+        header = _csv_rows(published.content)[1]
+        assert not any("families" in h or "keluarga" in h for h in header), header
+
+    def test_a_date_beyond_the_calendar_is_refused_not_a_crash(
+        self, client: TestClient, make_account: Callable[..., Account]
+    ) -> None:
+        admin = make_account(Role.admin)
+        for url in ("/reports/desil-matrix?registered_to=9999-12-31", "/reports/appeals?filed_to=9999-12-31"):
+            r = client.get(url, headers=admin.headers)
+            assert r.status_code == 422 and r.json()["detail"][0]["rule"] == "max", r.text
 
     def test_families_list_is_never_published(
         self, client: TestClient, make_account: Callable[..., Account]
