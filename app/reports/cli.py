@@ -36,7 +36,11 @@ def import_command(
     ] = None,
 ) -> None:
     """Import targets: every row checked first; any problem refuses the whole file."""
-    day = date.fromisoformat(as_of) if as_of else None
+    try:
+        day = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        message = f"{as_of!r}: tanggal YYYY-MM-DD / a date YYYY-MM-DD"
+        raise typer.BadParameter(message, param_hint="--as-of") from None
     with cli_session() as session:
         try:
             result = targets.import_targets(

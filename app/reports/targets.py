@@ -93,7 +93,10 @@ def _raw_rows(path: Path) -> list[list[Any]]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise CsvInputError(f"{path.name} is not UTF-8 text", f"{path.name} bukan teks UTF-8") from None
-    dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t") if text.strip() else csv.excel
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t") if text.strip() else csv.excel
+    except csv.Error:  # one column, or no delimiter the sniffer is sure of: read it as plain CSV
+        dialect = csv.excel
     return [list(r) for r in csv.reader(text.splitlines(), dialect)]
 
 

@@ -100,6 +100,17 @@ class TestTargets:
         assert out.exit_code == 0, out.output
         target = db.get(KelurahanTarget, FAUDU)
         assert target is not None and target.families == 8
+        # a bad date and a file the CSV sniffer cannot read: clear refusals, no traceback
+        out = runner.invoke(
+            report_cli_module.report_cli,
+            ["targets", "import", str(good), "--source", "Dukcapil", "--as-of", "2026-13-01"],
+        )
+        assert out.exit_code == 2 and "YYYY-MM-DD" in out.output
+        odd = tmp_path / "odd.csv"
+        odd.write_text("satu kolom saja\n" + "x\n" * 3, encoding="utf-8")
+        out = runner.invoke(report_cli_module.report_cli, ["targets", "import", str(odd), "--source", "D"])
+        assert out.exit_code == 2, out.output  # refused (no KELUARGA column), not a traceback
+        assert isinstance(out.exception, SystemExit)
 
     def test_a_file_without_the_columns_is_refused(self, db: Session, tmp_path: Path) -> None:
         with pytest.raises(CsvInputError):
