@@ -7,17 +7,14 @@ the console and the exports can never disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlmodel import Session, col
 
 from app.auth.permissions import Action, Principal
 from app.config import Settings
-from app.registry.models import Household
-from app.reports.models import KelurahanTarget
 from app.reports.progress_service import AreaStages, Trend, build_checklist, desil_trend
-from app.reports.queries import desil_matrix
+from app.reports.queries import coverage, desil_matrix
 from app.wilayah.models import Kecamatan, Kelurahan
 
 DESIL_KEYS = (*(str(d) for d in range(1, 11)), "none")
@@ -61,10 +58,6 @@ def _kecamatan(session: Session, principal: Principal) -> list[tuple[str, str]]:
     return [(code, name) for code, name in session.execute(stmt).all()]
 
 
-def _in_scope(column: Any, principal: Principal) -> Any:
-    return None if principal.kelurahan_scope is None else column.in_(sorted(principal.kelurahan_scope))
-
-
 def dashboard_matrix(session: Session, principal: Principal) -> list[MatrixRow]:
     """Families per kecamatan x desil ("1".."10", "none"), the desil each family is scored
     under: the report API's own matrix (app/reports/queries.py), so the two never disagree."""
@@ -76,31 +69,16 @@ def dashboard_matrix(session: Session, principal: Principal) -> list[MatrixRow]:
 
 
 def dashboard_coverage(session: Session, principal: Principal) -> list[CoverageRow]:
-    """Registered families per kecamatan against the imported targets of its kelurahan."""
-    kec = col(Kelurahan.kecamatan_code)
-    registered = (
-        select(kec, func.count())
-        .select_from(Household)
-        .join(Kelurahan, col(Kelurahan.code) == col(Household.kelurahan_code))
-        .where(col(Household.deleted_at).is_(None))
-        .group_by(kec)
-    )
-    targets = (
-        select(kec, func.sum(KelurahanTarget.families))
-        .select_from(KelurahanTarget)
-        .join(Kelurahan, col(Kelurahan.code) == col(KelurahanTarget.kelurahan_code))
-        .group_by(kec)
-    )
-    scope_h = _in_scope(col(Household.kelurahan_code), principal)
-    scope_t = _in_scope(col(KelurahanTarget.kelurahan_code), principal)
-    if scope_h is not None:
-        registered, targets = registered.where(scope_h), targets.where(scope_t)
-    counts = {code: n for code, n in session.execute(registered).all()}
-    goals = {code: n for code, n in session.execute(targets).all()}
+    """Registered families per kecamatan against the imported targets of its kelurahan: the
+    report API's coverage (app/reports/queries.py) summed per kecamatan."""
+    registered: dict[str, int] = {}
+    targets: dict[str, int] = {}
+    for row in coverage(session, scope=principal.kelurahan_scope)[0]:
+        registered[row.kecamatan_code] = registered.get(row.kecamatan_code, 0) + row.families
+        if row.target_families is not None:
+            targets[row.kecamatan_code] = targets.get(row.kecamatan_code, 0) + row.target_families
     return [
-        CoverageRow(
-            code, name, int(counts.get(code, 0)), int(goals[code]) if goals.get(code) is not None else None
-        )
+        CoverageRow(code, name, registered.get(code, 0), targets.get(code))
         for code, name in _kecamatan(session, principal)
     ]
 
