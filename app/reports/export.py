@@ -112,19 +112,41 @@ def file_response(table: Table, fmt: Format, made: Made) -> Response:
 
 
 def record_export(session: Session, *, actor: ActorRef, table: Table, fmt: Format, made: Made) -> None:
+    record_file(
+        session,
+        actor=actor,
+        report=table.name,
+        rows=len(table.rows),
+        suppressed=len(table.suppressed),
+        fmt=fmt,
+        made=made,
+    )
+
+
+def record_file(
+    session: Session,
+    *,
+    actor: ActorRef,
+    report: str,
+    rows: int,
+    suppressed: int,
+    fmt: str,
+    made: Made,
+) -> None:
+    """The audit entry of any report file that leaves Sigap (tables and trend CSVs alike)."""
     audit.record(
         session,
         actor=actor,
         action="report.export",
         entity_type="report",
-        entity_id=table.name,
+        entity_id=report,
         changes={
-            "report": table.name,
+            "report": report,
             "filters": {k: v for k, v in made.filters.items() if v is not None},
             "format": fmt,
             "publish": made.publish,
             "min_cell": made.k if made.publish else None,
-            "rows": len(table.rows),
-            "suppressed": len(table.suppressed),
+            "rows": rows,
+            "suppressed": suppressed,
         },
     )

@@ -12,11 +12,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.audit import service as audit
 from app.auth.dependencies import SettingsDep, actor_from, require
 from app.auth.permissions import Action, Principal
-from app.db import SessionDep, as_utc
+from app.db import SessionDep, as_utc, utcnow
 from app.errors import Forbidden, InvalidData, NotAuthenticated, OutOfArea, error_responses
+from app.reports import export
 from app.reports import progress_repository as repo
 from app.reports import progress_service as service
 from app.reports.checklist import STATUS_LABELS, Stage
@@ -105,21 +105,23 @@ def _csv(
     it needs report:export and is audited as every report export is (``report.export``)."""
     if not principal.can(Action.report_export):
         raise Forbidden(f"role {principal.role.value} may not {Action.report_export.value}")
-    rows = sum(len(s.points) for s in t.series)
+    made = export.Made(
+        by=principal.username,
+        role=principal.role.value,
+        at=utcnow(),
+        filters={k: str(v) for k, v in filters.items() if v is not None},
+        publish=False,
+        k=0,
+    )
     with request.app.state.session_factory() as writer:  # a GET's own transaction is read-only
-        audit.record(
+        export.record_file(
             writer,
             actor=actor_from(principal, request),
-            action="report.export",
-            entity_type="report",
-            entity_id=f"trend-{name}",
-            changes={
-                "report": f"trend-{name}",
-                "filters": {k: str(v) for k, v in filters.items() if v is not None},
-                "format": "csv",
-                "publish": False,
-                "rows": rows,
-            },
+            report=f"trend-{name}",
+            rows=sum(len(s.points) for s in t.series),
+            suppressed=0,
+            fmt="csv",
+            made=made,
         )
         writer.commit()
     out = io.StringIO()
