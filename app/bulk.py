@@ -5,7 +5,8 @@ in Python, then pipelined); the same rows as one array per column are one statem
 dumped column by column.  On SQLite (and anywhere else) the rows go through the ordinary
 ``executemany`` INSERT.  Either way the rows are plain dicts with the same keys, values as
 the column types want them (the statement bypasses SQLAlchemy's type processing on
-PostgreSQL, except for JSON, serialised here as SQLAlchemy would).
+PostgreSQL, except for JSON, serialised here as SQLAlchemy would, and sealed columns, sealed
+here; blind indexes of sealed columns are added to the rows, see app/pii.py).
 
 String columns travel as ``text[]``: a cast to ``varchar(n)[]`` would silently cut an
 over-long value, the INSERT's own assignment raises instead, as an ordinary INSERT does.
@@ -34,6 +35,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from app import pii
+
 _PG = postgresql.dialect()
 
 
@@ -59,6 +62,12 @@ def _coerce(column: Column[Any]) -> Callable[[Any], Any] | None:
     """What makes a column's values one Python type: psycopg dumps a list in binary only
     if its elements are all of one type (a float column may hold ints, a UUID column
     strings, a string column str-enums)."""
+    if isinstance(column.type, pii.Sealed):
+        sealed = column.type
+        return lambda v: sealed.process_bind_param(v, _PG)
+    if isinstance(column.type, pii.SealedJSON):  # a JSON string, cast to json below
+        document = column.type
+        return lambda v: None if v is None else json.dumps(document.process_bind_param(v, _PG))
     kind = _kind(column)
     if isinstance(kind, JSON):
         return lambda v: v if v is None or isinstance(v, JsonText) else json.dumps(v)
@@ -87,6 +96,7 @@ def pg_unnest(table: Table, rows: Sequence[Mapping[str, Any]], suffix: str = ""
     """The unnest INSERT of these rows (for ``exec_driver_sql``) and its parameters, one
     array per column, sent in binary (``%b``: psycopg dumps a text array in Python, ten
     times slower).  ``suffix``: an ON CONFLICT clause."""
+    rows = pii.complete_rows(table, rows)
     columns = _columns(table, rows[0])
     names = ", ".join(f'"{c.name}"' for c in columns)
     arrays = ", ".join(f"CAST(%(p{i})b AS {_array_type(c)})" for i, c in enumerate(columns))
@@ -116,6 +126,7 @@ def insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) ->
     """INSERT the rows (all with the same keys) in one statement on PostgreSQL."""
     if not rows:
         return
+    rows = pii.complete_rows(table, rows)
     if session.get_bind().dialect.name != "postgresql":
         if any(isinstance(v, JsonText) for v in rows[0].values()):
             table = _json_as_text(table)

@@ -25,6 +25,7 @@ from app.db import engine_from_settings, new_session
 from app.eligibility.desil_cli import desil_cli
 from app.eligibility.recipients_cli import recipients_cli
 from app.eligibility.rules_cli import rules_cli, score_cli
+from app.ops.keys_cli import keys_cli
 from app.reconcile.commands import dedup_cli
 from app.reconcile.dukcapil_cli import dukcapil_cli
 from app.reports.cli import report_cli
@@ -43,6 +44,7 @@ cli.add_typer(rules_cli, name="rules")
 cli.add_typer(score_cli, name="score")
 cli.add_typer(recipients_cli, name="recipients")
 cli.add_typer(audit_cli, name="audit")
+cli.add_typer(keys_cli, name="keys")
 # `sigap report snapshot` (app/reports/progress_cli.py) beside `sigap report targets`
 report_cli.command("snapshot")(snapshot_command)
 cli.add_typer(report_cli, name="report")

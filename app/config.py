@@ -101,12 +101,22 @@ class Settings(BaseSettings):
     audit_seal_seconds: float = Field(default=5.0, ge=0)
     audit_secret: str = ""
 
+    # NIK and KK numbers at rest (app/pii.py, docs/security.md): "id:base64url(32 bytes)"
+    # keys, comma-separated, the first current. `sigap keys new ID` makes one. Empty: fixed public
+    # development keys (never for real data; production refuses).
+    pii_keys: str = ""
+    pii_index_keys: str = ""
+
     # Reports (docs/reports.md): published exports hide every cell below this many families
     # or persons, and the cells that would let one be recomputed from the totals.
     report_min_cell: int = Field(default=5, ge=2, le=100)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
+        from app.pii import parse_keys  # the keys' own rules, named by setting
+
+        parse_keys(self.pii_keys, "SIGAP_PII_KEYS")
+        parse_keys(self.pii_index_keys, "SIGAP_PII_INDEX_KEYS")
         if self.environment is Environment.production:
             if self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32:
                 raise ValueError(
@@ -115,6 +125,9 @@ class Settings(BaseSettings):
                 )
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production requires PostgreSQL (SIGAP_DATABASE_URL)")
+            if not self.pii_keys or not self.pii_index_keys:
+                raise ValueError("SIGAP_PII_KEYS and SIGAP_PII_INDEX_KEYS must be set in production "
+                                 "(make each with `sigap keys new k1`; keep them apart from backups)")
             if self.sms_sender == "kannel" and not self.kannel_password:
                 raise ValueError("SIGAP_SMS_SENDER=kannel needs SIGAP_KANNEL_PASSWORD (the sendsms-user's)")
             if self.sms_sender == "kannel" and not self.public_base_url:

@@ -12,7 +12,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from sqlalchemy import Engine
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
-from app import __version__
+from app import __version__, pii
 from app.appeals.router import router as appeals_router
 from app.audit.chain import start_sealer
 from app.auth.router import router as auth_router
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         lifespan=_lifespan,
     )
     app.state.settings = settings
+    pii.configure(settings)  # the keys that seal NIK and KK numbers (app/pii.py)
     app.state.engine = engine or engine_from_settings(settings)
     # every session the app opens comes from here (requests and streamed exports alike)
     app.state.session_factory = partial(new_session, app.state.engine)

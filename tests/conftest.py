@@ -13,7 +13,9 @@ which case the run fails.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -34,6 +36,7 @@ from app.auth.security import create_access_token, hash_password
 from app.config import PROJECT_ROOT, Environment, Settings, get_settings
 from app.db import build_engine, get_session
 from app.main import create_app
+from app.registry.identifiers import mask
 from app.seeding import load_wilayah
 
 PG_URL = os.environ.get("SIGAP_TEST_POSTGRES_URL",
@@ -191,10 +194,61 @@ def app(settings: Settings, engine: Engine, db: Session) -> Iterator[object]:
     yield application
 
 
+# ---- NIK and KK numbers never in a log record or an error body (docs/security.md) ----------
+# Every log record the suite emits (root at INFO, before any formatter masks it) and every
+# 4xx/5xx body a test client receives is searched for a NIK/KK-shaped number in clear: six
+# region digits, a day (01-71: +40 for women), a month, then six more digits, not inside a
+# longer run of letters or digits (a hex digest is not a NIK). One hit fails the session.
+IDENTIFIER_IN_CLEAR = re.compile(
+    r"(?<![0-9A-Za-z])[1-9][0-9]{5}[0-7][0-9](?:0[1-9]|1[0-2])[0-9]{6}(?![0-9A-Za-z])")
+_leaks: list[str] = []
+
+
+def _leak(where: str, text: str) -> None:
+    match = IDENTIFIER_IN_CLEAR.search(text)
+    if match and len(_leaks) < 20:
+        start = max(0, match.start() - 60)
+        after = text[match.end():match.end() + 20]
+        _leaks.append(f"{where}: ...{text[start:match.start()]}{mask(match.group(0))}{after}")
+
+
+class _LeakWatch(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        parts = [record.getMessage()]
+        parts += [str(v) for k, v in vars(record).items() if k not in _RECORD_FIELDS]
+        if record.exc_info:
+            parts.append(logging.Formatter().formatException(record.exc_info))
+        _leak(f"log record of {record.name}", "\n".join(parts))
+
+
+_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+def watch_error_bodies(client: TestClient) -> TestClient:
+    def check(response: object) -> None:
+        import httpx
+
+        assert isinstance(response, httpx.Response)
+        if response.status_code >= 400:
+            response.read()
+            _leak(f"{response.status_code} body of {response.request.method} {response.request.url.path}",
+                  response.text)
+
+    client.event_hooks = {"request": [], "response": [check]}
+    return client
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    root = logging.getLogger()
+    root.addHandler(_LeakWatch(level=logging.INFO))
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+
+
 @pytest.fixture
 def client(app: object) -> Iterator[TestClient]:
     with TestClient(app, raise_server_exceptions=True) as c:  # type: ignore[arg-type]
-        yield c
+        yield watch_error_bodies(c)
 
 
 @dataclass
@@ -251,6 +305,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _leaks:
+        terminalreporter.write_line("NIK/KK numbers in clear in logs or error bodies:", red=True)
+        for line in _leaks:
+            terminalreporter.write_line("  " + line, red=True)
     ran = _state["pg_passed"]
     if "pg_reason" in _state:
         terminalreporter.write_line(
@@ -260,6 +318,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _leaks and exitstatus == 0:
+        session.exitstatus = 1
+        print(f"\nFAIL: {len(_leaks)} NIK/KK number(s) in clear in logs or error bodies (listed above)")
     if REQUIRE_PG and _state["pg_passed"] == 0 and exitstatus == 0:
         session.exitstatus = 1
         print("\nFAIL: SIGAP_REQUIRE_POSTGRES=1 but no PostgreSQL test passed")

@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from app import pii
 from app.config import DEFAULT_SECRET, Environment, Settings
 
 STRONG_SECRET = "k" * 40
 PG_URL = "postgresql+psycopg://sigap@db.internal:5432/sigap"
+# production needs its own keys for NIK/KK at rest (tests/ops/test_pii.py tests their absence)
+KEYS = {"pii_keys": pii.new_key("k1"), "pii_index_keys": pii.new_key("i1")}
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +36,7 @@ class TestProductionSecret:
             Settings(environment="production", secret_key="s" * 31, database_url=PG_URL)
 
     def test_32_characters_is_enough(self) -> None:
-        s = Settings(environment="production", secret_key="s" * 32, database_url=PG_URL)
+        s = Settings(environment="production", secret_key="s" * 32, database_url=PG_URL, **KEYS)
         assert s.environment is Environment.production
 
     def test_refused_when_production_comes_from_the_environment(
@@ -65,7 +68,7 @@ class TestProductionDatabase:
     @pytest.mark.parametrize("url", [PG_URL, "postgresql://sigap@db.internal/sigap"],
                              ids=["psycopg-url", "plain-url"])
     def test_strong_secret_and_postgresql_is_accepted(self, url: str) -> None:
-        s = Settings(environment="production", secret_key=STRONG_SECRET, database_url=url)
+        s = Settings(environment="production", secret_key=STRONG_SECRET, database_url=url, **KEYS)
         assert s.environment is Environment.production
         assert s.database_url == url
         assert not s.is_sqlite

@@ -28,8 +28,8 @@ from app.wilayah.models import Kecamatan, Kelurahan
 from tests.conftest import new_database, settings_for
 
 PARTIAL_UNIQUE = {
-    "uq_household_active_kk": ("household", ["kk_number"]),
-    "uq_member_active_nik": ("member", ["nik"]),
+    "uq_household_active_kk": ("household", ["kk_bidx"]),
+    "uq_member_active_nik": ("member", ["nik_bidx"]),
     "uq_member_one_head": ("member", ["household_id"]),
 }
 MODEL_TABLES = set(metadata.tables)

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from app import bulk
 from app.audit.models import AuditEntry
 from app.db import utcnow
+from app.registry.identifiers import mask
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,17 @@ def created(after: Mapping[str, Any], exclude: frozenset[str] = frozenset()) -> 
     return out
 
 
+IDENTIFIER_FIELDS = frozenset({"nik", "kk_number", "head_nik"})
+
+
+def _masked(changes: dict[str, Any]) -> dict[str, Any]:
+    if IDENTIFIER_FIELDS.isdisjoint(changes):
+        return changes
+    return {k: ([mask(v) if isinstance(v, str) else v for v in pair]
+                if k in IDENTIFIER_FIELDS and isinstance(pair, list) else pair)
+            for k, pair in changes.items()}
+
+
 def entry(
     *,
     actor: ActorRef,
@@ -71,7 +83,9 @@ def entry(
     version: int | None = None,
 ) -> dict[str, Any]:
     """One audit row; ``version`` is the record's version after the write (sync reads the
-    fields changed since a device's base version from here)."""
+    fields changed since a device's base version from here). NIK and KK values are kept
+    masked: the log is append-only, so a value written here could never be sealed again
+    under a new key (app/pii.py); the record itself and its history carry them sealed."""
     return {
         "occurred_at": utcnow(),
         "actor_id": actor.user_id,
@@ -81,7 +95,7 @@ def entry(
         "entity_type": entity_type,
         "entity_id": entity_id,
         "household_id": household_id,
-        "changes": changes,
+        "changes": _masked(changes),
         "request_id": actor.request_id,
         "entity_version": version,
         "device_id": actor.device_id,

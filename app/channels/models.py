@@ -1,7 +1,7 @@
 """Feature-phone tables: residents' phone numbers, messages in and out, USSD sessions.
 
-No column holds a NIK or KK number in full, except ``channel_contact.pending`` while an
-SMS registration waits (at most a day) for its kelurahan: the registry already has them,
+No column holds a NIK or KK number in clear: ``channel_contact.pending`` keeps them while an
+SMS registration waits (at most a day) for its kelurahan, sealed (app/pii.py); the registry already has them,
 and a message log is exactly where leaked identifiers would hide.  ``channel_message.nik_key``
 is an HMAC of the NIK (keyed with the server secret) so limits per NIK still work.
 """
@@ -12,10 +12,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db import utcnow
+from app.pii import SealedJSON
 
 _TS = DateTime(timezone=True)
 
@@ -40,7 +41,8 @@ class Contact(SQLModel, table=True):
     opted_out_at: datetime | None = Field(default=None, sa_type=_TS)
     # an SMS registration waiting for its kelurahan ({"nik", "kk", "members", "at"}), until
     # KEL arrives, BATAL, or a day passes
-    pending: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    pending: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(SealedJSON("channel_contact.pending"), nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
 

@@ -13,6 +13,7 @@ from sqlalchemy import and_, func, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from app import pii
 from app.eligibility.facts import (
     HOUSEHOLD_ATTRIBUTES,
     NO_DESIL,
@@ -63,7 +64,7 @@ def members_by_nik(session: Session, niks: Sequence[str]) -> dict[str, tuple[uui
     out: dict[str, tuple[uuid.UUID, str, uuid.UUID]] = {}
     for part in chunks(niks):
         stmt = canonical.member_columns(Member.nik, Member.household_id, Member.relation, Member.id).where(
-            col(Member.nik).in_(part)
+            pii.lookup_many(col(Member.nik_bidx), "nik", part)
         )
         for nik, household_id, relation, member_id in session.execute(stmt):
             out[nik] = (household_id, relation, member_id)
@@ -76,12 +77,13 @@ def households_by_kk(session: Session, kks: Sequence[str]) -> dict[str, set[uuid
     for part in chunks(kks):
         for kk, hid in session.execute(
             canonical.household_columns(Household.kk_number, Household.id).where(
-                col(Household.kk_number).in_(part)
+                pii.lookup_many(col(Household.kk_bidx), "kk", part)
             )
         ):
             out[kk].add(hid)
         history = select(KkHistory.kk_number, KkHistory.household_id).where(
-            col(KkHistory.kk_number).in_(part), col(KkHistory.household_id).in_(canonical.household_ids())
+            pii.lookup_many(col(KkHistory.kk_bidx), "kk", part),
+            col(KkHistory.household_id).in_(canonical.household_ids()),
         )
         for kk, hid in session.execute(history):
             out[kk].add(hid)

@@ -14,7 +14,10 @@ linker propose the same pairs:
 
 A plain block holding more than ``max_block`` other members is skipped (counted in
 ``Candidates.capped_keys``), like a full block of the in-memory index. Keys longer than
-the column (a long kelurahan + two long sound keys) are stored as a digest.
+the column (a long kelurahan + two long sound keys) are stored as a digest. Keys made of NIK
+or KK digits (``nik``, ``kk``, ``nik_mask``, ``nik_swap``) are stored as their blind index
+under the current index key (app/pii.py): equal keys stay equal, the table holds no NIK.
+After an index key rotation ``sigap keys rotate`` rebuilds this table.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
-from app import bulk
+from app import bulk, pii
 from app.reconcile import source
 from app.reconcile.blocking import RULES, block_keys, is_near, near_lookups, typo_keys
 from app.reconcile.features import Prepared, prepare
@@ -40,8 +43,14 @@ PLAIN = tuple(r for r in RULES if r != "nik_near")
 _IN_CHUNK = 500
 
 
-def storable(key: str) -> str:
-    """The key as stored: itself, or a digest when it would not fit the column."""
+BLINDED = frozenset({"nik", "kk", "nik_mask", "nik_swap"})
+
+
+def storable(rule: str, key: str) -> str:
+    """The key as stored: its blind index (NIK and KK rules), itself, or a digest when it
+    would not fit the column."""
+    if rule in BLINDED:
+        return pii.keyring().blind("match", key)
     if len(key) <= KEY_LENGTH:
         return key
     return "#" + hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
@@ -49,8 +58,8 @@ def storable(key: str) -> str:
 
 def stored_keys(p: Prepared) -> set[tuple[str, str]]:
     """(rule, key) rows of one member."""
-    out = {(rule, storable(k)) for rule, keys in block_keys(p).items() for k in keys}
-    out |= {(rule, k) for rule, keys in typo_keys(p).items() for k in keys}
+    out = {(rule, storable(rule, k)) for rule, keys in block_keys(p).items() for k in keys}
+    out |= {(rule, storable(rule, k)) for rule, keys in typo_keys(p).items() for k in keys}
     return out
 
 
@@ -145,9 +154,9 @@ def candidates_for(session: Session, household_id: uuid.UUID, *, pool: Pool,
         p = pool.prepared[mid]
         for rule, keys in block_keys(p).items():
             for k in keys:
-                plain[rule].setdefault(storable(k), []).append(mid)
+                plain[rule].setdefault(storable(rule, k), []).append(mid)
         for table, k in near_lookups(p):
-            near[table].setdefault(k, []).append(mid)
+            near[table].setdefault(storable(table, k), []).append(mid)
 
     found: dict[tuple[uuid.UUID, uuid.UUID], str] = {}
     for rule in PLAIN:

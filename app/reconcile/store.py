@@ -7,7 +7,8 @@
   behind it, or a member found in two families), its weight, its decision and every reason;
   the supervisors' review queue is its ``pending`` rows.
 - ``merge_record``: every merge, with the complete state of both households before it, so
-  that an unmerge restores both records and nothing is ever dropped without history.
+  that an unmerge restores both records and nothing is ever dropped without history (those
+  states and the changes hold NIKs: sealed, see app/pii.py).
 - ``dukcapil_check``: the last identity check of each member against Dukcapil.
 - ``reconcile_state``: small named values (the worker's change-feed cursor, the model a batch
   run estimated, the last run's summary).
@@ -23,6 +24,7 @@ from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, UniqueConstrai
 from sqlmodel import Field, SQLModel
 
 from app.db import utcnow
+from app.pii import SealedJSON
 
 _TS = DateTime(timezone=True)
 
@@ -81,9 +83,11 @@ class MergeRecord(SQLModel, table=True):
     merged_id: uuid.UUID = Field(foreign_key="household.id", index=True)
     candidate_id: int | None = Field(default=None, foreign_key="match_candidate.id")
     # {"households": {id: state}, "members": {id: state}} before the merge
-    before: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    before: dict[str, Any] = Field(default_factory=dict,
+                                   sa_column=Column(SealedJSON("merge_record.before"), nullable=False))
     # what the merge wrote: [{"entity", "id", "field", "old", "new", "from", "rule"}]
-    changes: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    changes: list[dict[str, Any]] = Field(default_factory=list,
+                                         sa_column=Column(SealedJSON("merge_record.changes"), nullable=False))
     # [[survivor member, merged member]] joined as one person
     member_pairs: list[list[str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     automatic: bool = False
@@ -92,7 +96,8 @@ class MergeRecord(SQLModel, table=True):
     undone_at: datetime | None = Field(default=None, sa_type=_TS)
     undone_by: int | None = Field(default=None, foreign_key="app_user.id")
     # fields the unmerge left as they were because they had been edited since the merge
-    undo_kept: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    undo_kept: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=Column(SealedJSON("merge_record.undo_kept"), nullable=True))
 
 
 class DukcapilCheck(SQLModel, table=True):

@@ -3,7 +3,8 @@
 Categorical answers are stored as short strings and validated against ``codes`` at the
 API boundary (schemas), so adding a code never needs an enum migration.  Two partial
 unique indexes carry the registry's identity rules in the database itself:
-one active head per household, and one active household per NIK / per KK number.
+one active head per household, and one active household per NIK / per KK number (on the
+blind indexes: NIK and KK numbers are sealed at rest, see app/pii.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import CheckConstraint, DateTime, Index, text
 from sqlmodel import Field, SQLModel
 
 from app.db import utcnow
+from app.pii import INDEX_LENGTH, Sealed, blind_index
 
 _TS = DateTime(timezone=True)
 
@@ -22,9 +24,9 @@ _TS = DateTime(timezone=True)
 class Household(SQLModel, table=True):
     __tablename__ = "household"
     __table_args__ = (
-        Index("uq_household_active_kk", "kk_number", unique=True,
-              sqlite_where=text("deleted_at IS NULL AND kk_number IS NOT NULL"),
-              postgresql_where=text("deleted_at IS NULL AND kk_number IS NOT NULL")),
+        Index("uq_household_active_kk", "kk_bidx", unique=True,
+              sqlite_where=text("deleted_at IS NULL AND kk_bidx IS NOT NULL"),
+              postgresql_where=text("deleted_at IS NULL AND kk_bidx IS NOT NULL")),
         # keyset order (created_at, id), alone and behind each equality filter of the list
         # API: low-cardinality single-column indexes made the planner sort instead (29 ms ->
         # 1.6 ms per page on 50,000 families, SQLite)
@@ -38,7 +40,9 @@ class Household(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    kk_number: str | None = Field(default=None, max_length=16)
+    # sealed; found and kept unique through kk_bidx (app/pii.py)
+    kk_number: str | None = Field(default=None, sa_type=Sealed("kk"))
+    kk_bidx: str | None = Field(default=None, max_length=INDEX_LENGTH)
     kelurahan_code: str = Field(foreign_key="kelurahan.code", max_length=13)
     address: str = Field(default="", max_length=200)
     rt: str | None = Field(default=None, max_length=3)
@@ -112,9 +116,9 @@ class Household(SQLModel, table=True):
 class Member(SQLModel, table=True):
     __tablename__ = "member"
     __table_args__ = (
-        Index("uq_member_active_nik", "nik", unique=True,
-              sqlite_where=text("deleted_at IS NULL AND nik IS NOT NULL"),
-              postgresql_where=text("deleted_at IS NULL AND nik IS NOT NULL")),
+        Index("uq_member_active_nik", "nik_bidx", unique=True,
+              sqlite_where=text("deleted_at IS NULL AND nik_bidx IS NOT NULL"),
+              postgresql_where=text("deleted_at IS NULL AND nik_bidx IS NOT NULL")),
         Index("uq_member_one_head", "household_id", unique=True,
               sqlite_where=text("deleted_at IS NULL AND relation = 'head'"),
               postgresql_where=text("deleted_at IS NULL AND relation = 'head'")),
@@ -124,7 +128,8 @@ class Member(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     household_id: uuid.UUID = Field(foreign_key="household.id")
-    nik: str | None = Field(default=None, max_length=16)
+    nik: str | None = Field(default=None, sa_type=Sealed("nik"))  # sealed; see nik_bidx
+    nik_bidx: str | None = Field(default=None, max_length=INDEX_LENGTH)
     full_name: str = Field(max_length=120)
     sex: str = Field(max_length=6)
     birth_place: str | None = Field(default=None, max_length=80)
@@ -155,7 +160,8 @@ class KkHistory(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     household_id: uuid.UUID = Field(foreign_key="household.id", index=True)
-    kk_number: str = Field(max_length=16, index=True)
+    kk_number: str = Field(sa_type=Sealed("kk"))
+    kk_bidx: str | None = Field(default=None, max_length=INDEX_LENGTH, index=True)
     valid_from: datetime = Field(default_factory=utcnow, sa_type=_TS)
     valid_until: datetime | None = Field(default=None, sa_type=_TS)
     reason: str | None = Field(default=None, max_length=200)
@@ -191,3 +197,8 @@ class FieldTask(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
     closed_at: datetime | None = Field(default=None, sa_type=_TS)
+
+
+blind_index(Household, source="kk_number", target="kk_bidx", domain="kk")
+blind_index(Member, source="nik", target="nik_bidx", domain="nik")
+blind_index(KkHistory, source="kk_number", target="kk_bidx", domain="kk")

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, exists, or_, true, tuple_
 from sqlmodel import Session, col, select
 
+from app import pii
 from app.audit.models import AuditEntry
 from app.registry.models import Household, KkHistory, Member
 
@@ -90,7 +91,7 @@ def members_of(session: Session, household_ids: Sequence[uuid.UUID]) -> dict[uui
 
 
 def active_member_holding_nik(session: Session, nik: str) -> Member | None:
-    stmt = select(Member).where(Member.nik == nik, _active_member())
+    stmt = select(Member).where(pii.lookup(col(Member.nik_bidx), "nik", nik), _active_member())
     return session.exec(stmt).first()
 
 
@@ -108,10 +109,11 @@ def _filters(f: HouseholdFilter) -> list[ColumnElement[bool]]:
     if f.updated_since:
         clauses.append(col(Household.updated_at) >= f.updated_since)
     if f.kk_number:
-        clauses.append(col(Household.kk_number) == f.kk_number)
+        clauses.append(pii.lookup(col(Household.kk_bidx), "kk", f.kk_number))
     if f.member_nik:
         clauses.append(exists().where(col(Member.household_id) == col(Household.id),
-                                      col(Member.nik) == f.member_nik, _active_member()))
+                                      pii.lookup(col(Member.nik_bidx), "nik", f.member_nik),
+                                      _active_member()))
     return clauses
 
 
@@ -149,9 +151,9 @@ def households_with_member_names(session: Session, names: Sequence[str], scope: 
 def households_by_kk(session: Session, kk: str, scope: Scope, *, limit: int = 10
                       ) -> list[Household]:
     """Households whose current OR any former KK number is ``kk``."""
-    historical = select(KkHistory.household_id).where(KkHistory.kk_number == kk)
+    historical = select(KkHistory.household_id).where(pii.lookup(col(KkHistory.kk_bidx), "kk", kk))
     stmt = select(Household).where(
-        or_(col(Household.kk_number) == kk, col(Household.id).in_(historical)),
+        or_(pii.lookup(col(Household.kk_bidx), "kk", kk), col(Household.id).in_(historical)),
         _active_household(), _in_scope(scope)).limit(limit)
     return list(session.exec(stmt).all())
 

@@ -303,9 +303,9 @@ def create_household(*, session: Session, data: HouseholdCreate, actor: ActorRef
     with _identity_guard(session, claims=new.claims, principal=principal):
         session.add(household)
         session.flush()  # the household row first: members reference it
-        session.execute(_MEMBER_TABLE.insert(), new.members)
+        bulk.insert(session, _MEMBER_TABLE, new.members)
         if new.kk_row:
-            session.execute(_KK_HISTORY_TABLE.insert(), [new.kk_row])
+            bulk.insert(session, _KK_HISTORY_TABLE, [new.kk_row])
     audit.write(session, new.audit)
     _publish_new(session, new)
     return household

@@ -10,8 +10,13 @@ from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, LargeBinary, U
 from sqlmodel import Field, SQLModel
 
 from app.db import utcnow
+from app.pii import SealedJSON
 
 _TS = DateTime(timezone=True)
+
+
+def _sealed_value() -> Column[Any]:
+    return Column(SealedJSON("sync_conflict.value"), nullable=True)
 
 
 class Device(SQLModel, table=True):
@@ -102,15 +107,16 @@ class SyncConflict(SQLModel, table=True):
     policy: str = Field(max_length=24)
     base_version: int | None = None
     server_version: int
-    server_value: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
-    device_value: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # the values may be NIK or KK numbers: sealed (app/pii.py)
+    server_value: Any = Field(default=None, sa_column=_sealed_value())
+    device_value: Any = Field(default=None, sa_column=_sealed_value())
     device_id: str = Field(max_length=64)
     mutation_seq: int = Field(sa_type=BigInteger)
     submitted_by: int | None = Field(default=None, foreign_key="app_user.id")
     # open (review queue) | auto_resolved (the policy decided) | resolved (a supervisor did)
     status: str = Field(max_length=16)
     resolution: str | None = Field(default=None, max_length=16)  # server | device | value
-    resolved_value: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    resolved_value: Any = Field(default=None, sa_column=_sealed_value())
     resolved_by: int | None = Field(default=None, foreign_key="app_user.id")
     resolved_at: datetime | None = Field(default=None, sa_type=_TS)
     note: str | None = Field(default=None, max_length=500)

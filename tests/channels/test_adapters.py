@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, select
 
+from app import pii
 from app.channels import gsm7, texts
 from app.channels.gateways.base import signature, with_and_without_port
 from app.channels.gateways.twilio import signed_text
@@ -109,7 +110,7 @@ def test_hubtel_registration_journey_keeps_the_path_in_client_state(client: Test
     done = phone.enter("1")
     assert done["Type"] == "Release" and done["Message"].startswith("Terima kasih"), done
     assert done["ClientState"] == ""
-    household = db.exec(select(Household).where(Household.kk_number == KK)).one()
+    household = db.exec(select(Household).where(pii.lookup(Household.kk_bidx, "kk", KK))).one()
     assert (household.source, household.phone, household.kelurahan_code) == ("ussd", PHONE, "82.71.07.1006")
     assert count(db, FieldTask, FieldTask.household_id == household.id) == 1
     assert count(db, OutboundSms, OutboundSms.phone == PHONE) == 1
@@ -131,7 +132,7 @@ def test_hubtel_retried_step_gets_the_same_reply_and_registers_once(client: Test
     again = phone.post(final)  # Hubtel timed out waiting and sent the same step again
     assert first.status_code == again.status_code == 200
     assert again.json() == first.json() and first.json()["Type"] == "Release"
-    assert count(db, Household, Household.kk_number == KK) == 1
+    assert count(db, Household, pii.lookup(Household.kk_bidx, "kk", KK)) == 1
     assert count(db, OutboundSms, OutboundSms.phone == PHONE) == 1
     # a retried middle step too: the same ClientState and Message are the same path
     other = HubtelPhone(client, session_id="h3", mobile="6281298765432")
@@ -244,7 +245,7 @@ def test_twilio_registration_then_status(client: TestClient, db: Session) -> Non
     reply = message_of(r.text)
     assert reply is not None and reply.startswith("Terima kasih") and "8271********0001" in reply
     assert NIK not in r.text
-    household = db.exec(select(Household).where(Household.kk_number == KK)).one()
+    household = db.exec(select(Household).where(pii.lookup(Household.kk_bidx, "kk", KK))).one()
     assert (household.source, household.phone) == ("sms", PHONE)
     status = message_of(twilio(client, "STATUS").text)
     assert status is not None and "menunggu verifikasi" in status
@@ -350,7 +351,7 @@ def test_webhook_registration_in_two_messages_then_status(client: TestClient, db
     assert webhook(client, "PIN#2580").json() == {"reply": texts.PIN_SAVED}
     status = webhook(client, f"STATUS#{NIK}#2580", sender="081298765432").json()["reply"]
     assert "menunggu verifikasi" in status
-    household = db.exec(select(Household).where(Household.kk_number == KK)).one()
+    household = db.exec(select(Household).where(pii.lookup(Household.kk_bidx, "kk", KK))).one()
     assert (household.source, household.phone) == ("sms", PHONE)
 
 

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from app import pii
 from app.audit.models import AuditEntry
 from app.channels import gsm7, service, texts
 from app.channels.models import ChannelMessage, Contact, OutboundSms, UssdSession
@@ -59,7 +60,7 @@ def test_register_by_ussd_then_check_status(dial: Dial, db: Session, client: Tes
     body, status = dial("*".join([*path, "1"]))
     assert status == 200 and body.startswith("END Terima kasih"), body
 
-    household = db.exec(select(Household).where(Household.kk_number == KK)).one()
+    household = db.exec(select(Household).where(pii.lookup(Household.kk_bidx, "kk", KK))).one()
     assert (household.source, household.verification_status) == ("ussd", "self_reported")
     assert household.kelurahan_code == "82.71.07.1006" and household.phone == PHONE
     assert (household.roof_material, household.floor_material, household.asset_motorbike) == (
@@ -90,7 +91,7 @@ def test_a_retried_final_step_registers_once(dial: Dial, db: Session) -> None:
     final = "*".join([*register_path(dial), "1"])
     first = dial(final)
     assert dial(final) == first  # the gateway retried: same reply ...
-    assert count(db, Household, Household.kk_number == KK) == 1  # ... and nothing twice
+    assert count(db, Household, pii.lookup(Household.kk_bidx, "kk", KK)) == 1  # ... and nothing twice
     assert count(db, OutboundSms, OutboundSms.phone == PHONE) == 1
 
 
@@ -112,7 +113,7 @@ def test_a_timed_out_registration_resumes_in_a_new_session(dial: Dial, db: Sessi
     rest = path[6:]
     body, _ = dial("*".join(["5", *rest, "1"]), session_id="new")
     assert body.startswith("END Terima kasih"), body
-    assert count(db, Household, Household.kk_number == KK) == 1
+    assert count(db, Household, pii.lookup(Household.kk_bidx, "kk", KK)) == 1
     body, _ = dial("", session_id="third")  # finished: nothing left to resume
     assert "Lanjutkan" not in body
 
@@ -173,7 +174,7 @@ def test_sms_registration_asks_for_the_kelurahan_then_registers(db: Session, cfg
     assert count(db, Household) == 0
     reply = sms(db, cfg, "kel tafraka")
     assert reply is not None and reply.startswith("Terima kasih") and "Tafraka" in reply
-    household = db.exec(select(Household).where(Household.kk_number == KK)).one()
+    household = db.exec(select(Household).where(pii.lookup(Household.kk_bidx, "kk", KK))).one()
     assert (household.source, household.kelurahan_code) == ("sms", "82.71.07.1006")
     contact = db.exec(select(Contact).where(Contact.phone == PHONE)).one()
     assert contact.pending is None and contact.declared_members == 4
@@ -239,7 +240,7 @@ def test_throttled_phones_and_niks_get_no_reply(db: Session, cfg: Settings) -> N
 def test_batal_removes_a_lead_and_its_task(db: Session, cfg: Settings) -> None:
     sms(db, cfg, f"DAFTAR#{NIK}#{KK}#4#Tafraka")
     assert sms(db, cfg, "BATAL") == texts.CANCELLED_LEAD
-    household = db.exec(select(Household).where(Household.kk_number == KK)).one()
+    household = db.exec(select(Household).where(pii.lookup(Household.kk_bidx, "kk", KK))).one()
     assert household.deleted_at is not None
     task = db.exec(select(FieldTask).where(FieldTask.household_id == household.id)).one()
     assert task.status == "cancelled"

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
+from app import pii
 from app.channels import outbound, texts
 from app.channels.gateways.kannel import decode_text
 from app.channels.models import ChannelMessage, OutboundSms
@@ -78,7 +79,7 @@ class TestInbound:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
         assert r.text.startswith("Terima kasih") and "8271********0001" in r.text
         assert NIK not in r.text and KK not in r.text
-        household = db.exec(select(Household).where(Household.kk_number == KK)).one()
+        household = db.exec(select(Household).where(pii.lookup(Household.kk_bidx, "kk", KK))).one()
         assert (household.source, household.phone) == ("sms", PHONE)
         row = db.exec(select(ChannelMessage).where(ChannelMessage.provider_id == "k-1")).one()
         assert (row.gateway, row.outcome, row.phone) == ("kannel", "registered", PHONE)
@@ -96,7 +97,7 @@ class TestInbound:
         first = sms_in(f"DAFTAR#{NIK}#{KK}#4#Tafraka", msg_id="retry-1")
         again = sms_in(f"DAFTAR#{NIK}#{KK}#4#Tafraka", msg_id="retry-1")
         assert again.status_code == 200 and again.text == first.text
-        assert count(db, Household, Household.kk_number == KK) == 1
+        assert count(db, Household, pii.lookup(Household.kk_bidx, "kk", KK)) == 1
         assert count(db, ChannelMessage, ChannelMessage.provider_id == "retry-1") == 1
 
     def test_forged_and_unsigned_callbacks_are_refused_and_change_nothing(self, sms_in: Get,
@@ -269,12 +270,14 @@ def test_sigap_sms_flush_sends_what_is_queued(db_kind: str, tmp_path: Path,
 
 
 def test_production_refuses_the_kannel_sender_without_its_password_or_public_url() -> None:
+    from tests.test_config import KEYS
+
     with pytest.raises(ValueError, match="SIGAP_KANNEL_PASSWORD"):
-        Settings(environment="production", secret_key="s" * 32, database_url="postgresql://x/y",
+        Settings(environment="production", secret_key="s" * 32, database_url="postgresql://x/y", **KEYS,
                  sms_sender="kannel", public_base_url="https://sigap.test")
     with pytest.raises(ValueError, match="SIGAP_PUBLIC_BASE_URL"):
-        Settings(environment="production", secret_key="s" * 32, database_url="postgresql://x/y",
+        Settings(environment="production", secret_key="s" * 32, database_url="postgresql://x/y", **KEYS,
                  sms_sender="kannel", kannel_password="pw")
-    assert Settings(environment="production", secret_key="s" * 32, database_url="postgresql://x/y",
+    assert Settings(environment="production", secret_key="s" * 32, database_url="postgresql://x/y", **KEYS,
                     sms_sender="kannel", kannel_password="pw",
                     public_base_url="https://sigap.test").sms_sender == "kannel"

@@ -27,6 +27,7 @@ from sqlmodel import Session, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from typer.testing import CliRunner
 
+from app import pii
 from app.auth import repository as auth_repository
 from app.auth.models import User
 from app.auth.security import hash_password
@@ -157,7 +158,7 @@ def test_register_by_sms_then_ask_the_status_through_kannel(live: Live) -> None:
     assert reply.text.startswith("Terima kasih") and "8271********0001" in reply.text, reply
     assert "Tafraka" in reply.text and NIK not in reply.text and KK not in reply.text
     with live.session() as s:
-        household = s.exec(select(Household).where(Household.kk_number == KK)).one()
+        household = s.exec(select(Household).where(pii.lookup(Household.kk_bidx, "kk", KK))).one()
         assert (household.source, household.phone) == ("sms", f"+{phone}")
         row = s.exec(select(ChannelMessage).where(ChannelMessage.phone == f"+{phone}")).one()
         assert row.gateway == "kannel" and len(row.provider_id or "") == 36  # Kannel's own id (%I)
@@ -177,7 +178,7 @@ def test_a_message_kannel_retries_registers_once_and_is_answered_once(live: Live
     calls = [c for c in live.front.calls if c[0] == phone]
     assert len(calls) == 2 and calls[0] == calls[1], calls  # the same Kannel message id twice
     with live.session() as s:
-        assert count(s, Household, Household.kk_number == "8271071203150002") == 1
+        assert count(s, Household, pii.lookup(Household.kk_bidx, "kk", "8271071203150002")) == 1
         row = s.exec(select(ChannelMessage).where(ChannelMessage.provider_id == calls[0][1])).one()
         assert row.outcome == "registered"
     k.send(phone, "BANTUAN")  # anything after it still gets its reply, and no second one came

@@ -62,6 +62,10 @@ class TestDatabaseBlocking:
 
     def test_keys_longer_than_the_column_are_stored_as_a_digest(self) -> None:
         long = "82.71.02.1001|" + "a" * 30 + "|" + "b" * 30
-        key = dbblock.storable(long)
-        assert len(key) <= dbblock.KEY_LENGTH and key == dbblock.storable(long)
-        assert dbblock.storable("short") == "short"
+        key = dbblock.storable("name_place", long)
+        assert len(key) <= dbblock.KEY_LENGTH and key == dbblock.storable("name_place", long)
+        assert dbblock.storable("name_place", "short") == "short"
+        nik = "8271014506900001"
+        blinded = dbblock.storable("nik", nik)
+        assert nik not in blinded and len(blinded) <= dbblock.KEY_LENGTH
+        assert blinded == dbblock.storable("nik", nik) != dbblock.storable("nik", "8271014506900002")

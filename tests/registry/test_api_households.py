@@ -10,8 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
+from app import pii
 from app.audit.models import AuditEntry
 from app.auth.models import Role
+from app.registry.identifiers import mask
 from app.registry.models import Household, KkHistory, Member
 from tests import factories as f
 from tests.conftest import Account
@@ -46,9 +48,11 @@ class TestCreate:
         hid = body["id"]
         audits = db.exec(select(AuditEntry).where(AuditEntry.entity_id == hid)).all()
         assert [a.action for a in audits] == ["create"]
-        assert audits[0].changes["kk_number"] == [None, payload["kk_number"]]
+        # identifiers are kept masked in the append-only log (app/pii.py)
+        assert audits[0].changes["kk_number"] == [None, mask(payload["kk_number"])]
         assert audits[0].actor_name == admin.user.username and audits[0].channel == "api"
-        kk_rows = db.exec(select(KkHistory).where(KkHistory.kk_number == payload["kk_number"])).all()
+        kk_rows = db.exec(select(KkHistory).where(
+            pii.lookup(KkHistory.kk_bidx, "kk", payload["kk_number"]))).all()
         assert len(kk_rows) == 1 and kk_rows[0].valid_until is None
 
     def test_members_come_back_in_the_order_given(self, client: TestClient, admin: Account) -> None:
