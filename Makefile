@@ -13,12 +13,14 @@ DEMO_FAMILIES ?= 500
 
 # Every dependency, pip and setuptools included, comes from requirements-dev.lock with its
 # hashes checked (the venv's own pip installs the locked pip along with the rest); then the
-# project itself, editable, built by the locked setuptools and adding no dependency of its own.
+# project itself, editable, built by the locked setuptools and adding no dependency of its own;
+# pip check fails if pyproject.toml asks for something the lock lacks (run make lock).
 $(STAMP): pyproject.toml requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit("Sigap needs Python 3.11 or newer (found " + sys.version.split()[0] + ")") if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	@touch $(STAMP)
 
 install: $(STAMP)
