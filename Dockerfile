@@ -8,12 +8,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     SIGAP_ENVIRONMENT=production SIGAP_LOG_JSON=true
 WORKDIR /srv/sigap
 
-COPY pyproject.toml constraints.txt README.md alembic.ini ./
+COPY pyproject.toml requirements.lock README.md alembic.ini ./
 COPY app ./app
 COPY sync_protocol ./sync_protocol
 COPY migrations ./migrations
 COPY seed_data ./seed_data
-RUN pip install -c constraints.txt -e . \
+# every dependency (pip and setuptools too) hash-checked from requirements.lock, then Sigap
+# itself without dependencies, built by the locked setuptools; editable because the code finds
+# seed_data/ and migrations/ beside it in /srv/sigap, not in site-packages
+RUN pip install --require-hashes -r requirements.lock \
+    && pip install --no-deps --no-build-isolation -e . \
     && useradd --system --uid 10001 sigap
 USER sigap
 

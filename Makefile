@@ -9,13 +9,18 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_FAMILIES ?= 500
 
-.PHONY: run test install lint typecheck pytest test-browser openapi bench bench-connectivity bench-channels bench-dedup bench-load bench-reports clean
+.PHONY: run test install lint typecheck pytest test-browser openapi bench bench-connectivity bench-channels bench-dedup bench-load bench-reports clean lock
 
-$(STAMP): pyproject.toml constraints.txt
+# Every dependency, pip and setuptools included, comes from requirements-dev.lock with its
+# hashes checked (the venv's own pip installs the locked pip along with the rest); then the
+# project itself, editable, built by the locked setuptools and adding no dependency of its own;
+# pip check fails if pyproject.toml asks for something the lock lacks (run make lock).
+$(STAMP): pyproject.toml requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit("Sigap needs Python 3.11 or newer (found " + sys.version.split()[0] + ")") if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -67,3 +72,25 @@ bench-reports: install
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+# Regenerate requirements.lock (the Docker image: runtime dependencies) and
+# requirements-dev.lock (make install: runtime + the dev extra) from pyproject.toml and
+# requirements-tools.in (pip, setuptools). Needs network to PyPI (several minutes: every
+# file of every pinned release is fetched to hash it). Versions already in the lock files
+# are kept; upgrade deliberately with LOCK_ARGS, e.g. make lock LOCK_ARGS='-P fastapi'
+# (one package) or LOCK_ARGS=--upgrade (everything). pip-tools lives in its own venv, and
+# resolves against PyPI alone: a local pip config (find-links, extra indexes) must not
+# leak into the hashes.
+LOCK_VENV ?= $(VENV)/.pip-tools
+PIP_TOOLS_VERSION ?= 7.6.2
+LOCK_ARGS ?=
+PIP_COMPILE = env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL -u PIP_CONSTRAINT \
+	PIP_CONFIG_FILE=/dev/null CUSTOM_COMPILE_COMMAND='make lock' \
+	$(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
+
+lock:
+	@test -x $(LOCK_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_VENV) \
+		&& $(LOCK_VENV)/bin/python -m pip install --quiet pip-tools==$(PIP_TOOLS_VERSION); }
+	$(PIP_COMPILE) --extra dev -o requirements-dev.lock pyproject.toml requirements-tools.in
+	$(PIP_COMPILE) -o requirements.lock pyproject.toml requirements-tools.in
