@@ -690,13 +690,13 @@ def verify(srv: ChannelServer, world: World, families: int) -> tuple[bool, Table
         row("households in the database", f"{families:,} demo + {len(sent):,} + {ussd:,}", f"{total:,}",
             total == families + len(sent) + ussd)
         dup_nik = conn.execute(text(
-            "SELECT count(*) FROM (SELECT m.nik FROM member m JOIN household h ON h.id = m.household_id "
-            "WHERE m.nik IS NOT NULL AND m.deleted_at IS NULL AND h.deleted_at IS NULL "
-            "GROUP BY m.nik HAVING count(*) > 1) d")).scalar_one()
+            "SELECT count(*) FROM (SELECT m.nik_bidx FROM member m JOIN household h ON h.id = m.household_id "
+            "WHERE m.nik_bidx IS NOT NULL AND m.deleted_at IS NULL AND h.deleted_at IS NULL "
+            "GROUP BY m.nik_bidx HAVING count(*) > 1) d")).scalar_one()  # NIKs are sealed: their index
         row("NIKs in two active members", "0", dup_nik, dup_nik == 0)
         dup_kk = conn.execute(text(
-            "SELECT count(*) FROM (SELECT kk_number FROM household WHERE kk_number IS NOT NULL "
-            "AND deleted_at IS NULL GROUP BY kk_number HAVING count(*) > 1) d")).scalar_one()
+            "SELECT count(*) FROM (SELECT kk_bidx FROM household WHERE kk_bidx IS NOT NULL "
+            "AND deleted_at IS NULL GROUP BY kk_bidx HAVING count(*) > 1) d")).scalar_one()
         row("KK numbers in two active households", "0", dup_kk, dup_kk == 0)
         ledger_rows = conn.execute(text(
             "SELECT count(*) FROM sync_mutation WHERE device_id LIKE 'load-tab-%'")).scalar_one()

@@ -30,9 +30,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from app.db import build_engine
+from app.registry.models import Household
 from tests.conftest import pg_admin_engine
 from tests.factories import HIRI_FAUDU, household
 from tests.faults.helpers import Server, audit_verified, figure, free_port, ok, scalar
@@ -172,7 +173,7 @@ def check(url: str, load: Load) -> int:
     try:
         with engine.connect() as conn:
             ids = {str(i) for i in conn.execute(text("SELECT id FROM household")).scalars()}
-            kks = set(conn.execute(text("SELECT kk_number FROM household")).scalars())
+            kks = set(conn.execute(select(Household.kk_number)).scalars())  # opened: sealed at rest
         lost = [h for h in load.acked if h not in ids and h.replace("-", "") not in ids]
         assert not lost, f"acknowledged households lost: {lost[:5]}"
         half = scalar(engine, "SELECT COUNT(*) FROM household h WHERE (SELECT COUNT(*) FROM member m "

@@ -18,9 +18,10 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 
 from app.db import build_engine
+from app.registry.models import Household, Member
 from tests.conftest import pg_admin_engine
 from tests.factories import nik
 from tests.faults.helpers import ROOT, audit_verified, cli_env, figure, scalar, sigap, sigkill, spawn
@@ -42,10 +43,10 @@ cli(sys.argv[2:])
 
 
 def write_file(engine: Engine, path: Path) -> int:
-    with engine.connect() as conn:
-        heads = conn.execute(text(
-            "SELECT m.nik, h.kk_number FROM member m JOIN household h ON h.id = m.household_id "
-            "WHERE m.relation = 'head' AND m.nik IS NOT NULL AND h.deleted_at IS NULL")).all()
+    with engine.connect() as conn:  # through the column types: NIK and KK are sealed at rest
+        heads = conn.execute(
+            select(Member.nik, Household.kk_number).join(Household, Household.id == Member.household_id)
+            .where(Member.relation == "head", Member.nik.is_not(None), Household.deleted_at.is_(None))).all()
     rows: list[list[str]] = [["NIK_KRT", "NO_KK", "DESIL"]]
     rows += [[n, k or "", str(i % 10 + 1)] for i, (n, k) in enumerate(heads)]
     start = date(1940, 1, 1)

@@ -133,8 +133,8 @@ def test_server_killed_during_pushes(database_url: str, db_kind: str, tmp_path: 
         assert len(rows) == created, "a household is missing or duplicated"
         assert all(rows[h.replace("-", "")] is None for h in households)
         assert len(member_ids) == created * 3
-        dup_kk = scalar(engine, "SELECT COUNT(*) FROM (SELECT kk_number FROM household "
-                                "GROUP BY kk_number HAVING COUNT(*) > 1) d")
+        dup_kk = scalar(engine, "SELECT COUNT(*) FROM (SELECT kk_bidx FROM household "  # KK sealed: its index
+                                "GROUP BY kk_bidx HAVING COUNT(*) > 1) d")
         assert dup_kk == 0
     finally:
         engine.dispose()
