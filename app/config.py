@@ -22,7 +22,9 @@ class Environment(StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SIGAP_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a refused setting is named, its value (a key, a secret) not shown
+    model_config = SettingsConfigDict(env_prefix="SIGAP_", env_file=".env", extra="ignore",
+                                      hide_input_in_errors=True)
 
     environment: Environment = Environment.development
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'sigap.db'}"
@@ -115,8 +117,8 @@ class Settings(BaseSettings):
     def _refuse_default_secrets(self) -> Settings:
         from app.pii import parse_keys  # the keys' own rules, named by setting
 
-        parse_keys(self.pii_keys, "SIGAP_PII_KEYS")
-        parse_keys(self.pii_index_keys, "SIGAP_PII_INDEX_KEYS")
+        seal_keys = parse_keys(self.pii_keys, "SIGAP_PII_KEYS")
+        index_keys = parse_keys(self.pii_index_keys, "SIGAP_PII_INDEX_KEYS")
         if self.environment is Environment.production:
             if self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32:
                 raise ValueError(
@@ -125,7 +127,7 @@ class Settings(BaseSettings):
                 )
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production requires PostgreSQL (SIGAP_DATABASE_URL)")
-            if not self.pii_keys or not self.pii_index_keys:
+            if not seal_keys or not index_keys:
                 raise ValueError("SIGAP_PII_KEYS and SIGAP_PII_INDEX_KEYS must be set in production "
                                  "(make each with `sigap keys new k1`; keep them apart from backups)")
             if self.sms_sender == "kannel" and not self.kannel_password:

@@ -44,9 +44,9 @@ from sqlalchemy.types import TypeDecorator
 if TYPE_CHECKING:
     from app.config import Settings
 
-KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,8}$")
+KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,7}$")  # a blind index must fit match_key.key (40)
 SEALED_LENGTH = 96  # "k1:" + base64url(12 + 16 + 16) = 63 characters for a 16-digit number
-INDEX_LENGTH = 44   # "k1:" + 32 hex digits
+INDEX_LENGTH = 44   # at most "1234567:" + 32 hex digits
 
 
 class KeySettingError(ValueError):
@@ -74,7 +74,7 @@ def parse_keys(text: str, setting: str) -> dict[str, bytes]:
         kid, sep, encoded = part.partition(":")
         if not sep or not KEY_ID.match(kid):
             raise KeySettingError(
-                f"{setting}: each key is 'id:base64url' with an id of 1-8 letters, digits, - or _")
+                f"{setting}: each key is 'id:base64url' with an id of 1-7 letters, digits, - or _")
         if kid in keys:
             raise KeySettingError(f"{setting}: key id {kid!r} appears twice")
         try:
@@ -90,7 +90,7 @@ def parse_keys(text: str, setting: str) -> dict[str, bytes]:
 def new_key(kid: str) -> str:
     """A fresh ``id:base64url`` key line (``sigap keys new``)."""
     if not KEY_ID.match(kid):
-        raise KeySettingError("key id: 1-8 letters, digits, - or _")
+        raise KeySettingError("key id: 1-7 letters, digits, - or _")
     return f"{kid}:{_b64(os.urandom(32))}"
 
 
@@ -119,9 +119,11 @@ class Keyring:
         return f"{self.seal_id}:{_b64(nonce + body)}"
 
     def open(self, token: str, domain: str) -> str:
-        kid, _, body = token.partition(":")
+        kid, sep, body = token.partition(":")
         aead = self._aead.get(kid)
         if aead is None:
+            if not sep or not KEY_ID.match(kid):  # not a sealed value: never echo it (a NIK?)
+                raise SealError(f"a {domain} value is not sealed")
             raise SealError(
                 f"a {domain} value is sealed with key {kid!r}, which SIGAP_PII_KEYS does not hold")
         try:
@@ -214,6 +216,11 @@ def using(ring: Keyring) -> Iterator[None]:
         _keyring = before
 
 
+def several_index_keys() -> bool:
+    """An index key rotation is under way: the unique indexes on blind indexes hold per key."""
+    return len(keyring().index_ids) > 1
+
+
 def lookup(column: Any, domain: str, value: str) -> Any:
     """``column IN (blind index of value under every index key)``."""
     return column.in_(keyring().blinds(domain, value))
@@ -243,9 +250,10 @@ class Sealed(TypeDecorator[str]):
     cache_ok = True
     comparator_factory = _RefuseComparison
 
-    def __init__(self, domain: str) -> None:
-        super().__init__(length=SEALED_LENGTH)
+    def __init__(self, domain: str, length: int = SEALED_LENGTH) -> None:
+        super().__init__(length=length)
         self.domain = domain
+        self.length = length
 
     def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
         return None if value is None else keyring().seal(value, self.domain)
@@ -264,7 +272,7 @@ class SealedJSON(TypeDecorator[Any]):
     comparator_factory = _RefuseComparison
 
     def __init__(self, domain: str) -> None:
-        super().__init__()
+        super().__init__(none_as_null=True)
         self.domain = domain
 
     def process_bind_param(self, value: Any, dialect: Any) -> str | None:
@@ -314,6 +322,13 @@ def complete_rows(table: Table, rows: Sequence[Mapping[str, Any]]) -> Sequence[M
             full[target] = None if value is None else ring.blind(domain, value)
         out.append(full)
     return out
+
+
+def sealed_json_text(column: Any, value: Any) -> str | None:
+    """A SealedJSON column's value as the JSON text to store (for statements that bypass the
+    column types, e.g. PostgreSQL's ``unnest`` fast paths)."""
+    token = column.type.process_bind_param(value, None)
+    return None if token is None else json.dumps(token)
 
 
 def sealed_columns(table: Table) -> list[str]:

@@ -1,7 +1,8 @@
 """Feature-phone tables: residents' phone numbers, messages in and out, USSD sessions.
 
 No column holds a NIK or KK number in clear: ``channel_contact.pending`` keeps them while an
-SMS registration waits (at most a day) for its kelurahan, sealed (app/pii.py); the registry already has them,
+SMS registration waits (at most a day) for its kelurahan, and a USSD session the path the
+resident typed, both sealed (app/pii.py); the registry already has them,
 and a message log is exactly where leaked identifiers would hide.  ``channel_message.nik_key``
 is an HMAC of the NIK (keyed with the server secret) so limits per NIK still work.
 """
@@ -16,7 +17,9 @@ from sqlalchemy import Column, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db import utcnow
-from app.pii import SealedJSON
+from app.pii import Sealed, SealedJSON
+
+USSD_SEALED = 640  # a sealed 400-character path: 3 + 4 * (400 + 28) / 3 characters
 
 _TS = DateTime(timezone=True)
 
@@ -85,9 +88,12 @@ class UssdSession(SQLModel, table=True):
     gateway: str = Field(primary_key=True, max_length=24)
     session_id: str = Field(primary_key=True, max_length=100)
     phone: str = Field(max_length=16)
-    resume: str | None = Field(default=None, max_length=400)
-    path: str = Field(default="", max_length=400)        # inputs so far, resumed path included
-    text: str | None = Field(default=None, max_length=400)  # the last ``text`` answered ...
+    # what the resident typed (400 characters at most), NIK and KK included: sealed
+    resume: str | None = Field(default=None, sa_type=Sealed("ussd.path", USSD_SEALED))
+    # inputs so far, resumed path included
+    path: str = Field(default="", sa_type=Sealed("ussd.path", USSD_SEALED))
+    # the last ``text`` answered ...
+    text: str | None = Field(default=None, sa_type=Sealed("ussd.path", USSD_SEALED))
     screen: str | None = Field(default=None, max_length=200)  # ... and its screen, for retries
     finished: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_type=_TS)

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import JSON, Engine, String, Table, bindparam, func, select, type_coerce
+from sqlalchemy import JSON, Engine, String, Table, bindparam, func, select, tuple_, type_coerce
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 import app.models  # noqa: F401  (every table on the metadata)
@@ -28,6 +29,10 @@ from app.reconcile.features import prepare
 from app.reconcile.store import MatchKey
 
 Progress = Callable[[str, int, int], None]
+
+
+class RotationBlocked(RuntimeError):
+    """A row cannot move to the current index key: its value is taken under that key."""
 
 
 def sealed_tables() -> list[Table]:
@@ -78,63 +83,67 @@ def status(session: Session) -> KeyStatus:
 class RotationReport:
     rewritten: dict[str, int] = field(default_factory=dict)   # rows per table
     match_keys: int | None = None                             # rows written, if rebuilt
+    # values still under an old key when it finished: written meanwhile by a process that
+    # still had the old keys first (restart every server on the new settings, then rerun)
+    remaining: int = 0
 
     @property
     def total(self) -> int:
         return sum(self.rewritten.values())
 
 
-def _pages(engine: Engine, table: Table, batch: int) -> Iterator[list[Any]]:
-    """The ids of the table in order, a page at a time (each page read on its own)."""
-    (pk,) = table.primary_key.columns
+def _pages(engine: Engine, table: Table, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+    """The primary keys of the table in order, a page at a time (each page read on its own)."""
+    pk = list(table.primary_key.columns)
     after = None
     while True:
         with new_session(engine, read_only=True) as session:
-            stmt = select(pk).order_by(pk).limit(batch)
+            stmt = select(*pk).order_by(*pk).limit(batch)
             if after is not None:
-                stmt = stmt.where(pk > after)
-            ids = list(session.scalars(stmt))
+                stmt = stmt.where(tuple_(*pk) > tuple_(*after))
+            ids = [tuple(r) for r in session.execute(stmt)]
         if not ids:
             return
         yield ids
         after = ids[-1]
 
 
-def _rotate_page(session: Session, table: Table, ids: list[Any], ring: pii.Keyring) -> int:
-    (pk,) = table.primary_key.columns
+def _rotate_page(session: Session, table: Table, ids: list[tuple[Any, ...]], ring: pii.Keyring) -> int:
+    pk = list(table.primary_key.columns)
+    k = len(pk)
     sealed = pii.sealed_columns(table)
     pairs = pii.blind_pairs(table)
-    columns = [pk, *(table.c[n] for n in sealed), *(_raw(table, n) for n in sealed),
+    columns = [*pk, *(table.c[n] for n in sealed), *(_raw(table, n) for n in sealed),
                *(table.c[t] for t in pairs)]
-    stmt = select(*columns).where(pk.in_(ids))
+    stmt = select(*columns).where(tuple_(*pk).in_(ids)).order_by(*pk)
     if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update()  # in id order, as the sync push locks: no deadlock
     rows = session.execute(stmt).all()
     n = len(sealed)
     updates = []
     for row in rows:
-        values = dict(zip(sealed, row[1:1 + n], strict=True))
-        tokens = row[1 + n:1 + 2 * n]
-        indexes = dict(zip(pairs, row[1 + 2 * n:], strict=True))
+        values = dict(zip(sealed, row[k:k + n], strict=True))
+        tokens = row[k + n:k + 2 * n]
+        indexes = dict(zip(pairs, row[k + 2 * n:], strict=True))
         stale = any(t is not None and _kid(t) != ring.seal_id for t in tokens) or any(
             v is not None and _kid(v) != ring.index_id for v in indexes.values())
         if not stale:
             continue
-        update: dict[str, Any] = {"_id": row[0], **values}  # opened here, sealed again on write
+        update: dict[str, Any] = {**{f"_pk{i}": row[i] for i in range(k)}, **values}  # opened, sealed again
         for target, (src, domain) in pairs.items():
             plain = values.get(src)
             update[target] = None if plain is None else ring.blind(domain, plain)
         updates.append(update)
     if updates:
-        session.execute(table.update().where(pk == bindparam("_id")).values(
-            {c: bindparam(c) for c in updates[0] if c != "_id"}), updates)
+        session.execute(table.update().where(*(c == bindparam(f"_pk{i}") for i, c in enumerate(pk))).values(
+            {c: bindparam(c) for c in updates[0] if not c.startswith("_pk")}), updates)
     return len(updates)
 
 
 def _match_keys_stale(session: Session, ring: pii.Keyring) -> bool:
     mk = MatchKey.__table__  # type: ignore[attr-defined]
     stale = select(mk.c.key).where(mk.c.rule.in_(sorted(dbblock.BLINDED)),
-                                   ~mk.c.key.startswith(f"{ring.index_id}:")).limit(1)
+                                   ~mk.c.key.startswith(f"{ring.index_id}:", autoescape=True)).limit(1)
     return session.execute(stale).first() is not None
 
 
@@ -155,8 +164,14 @@ def rotate(engine: Engine, *, batch: int = 1000, progress: Progress | None = Non
             progress(table.name, 0, total)
         for ids in _pages(engine, table, batch):
             with new_session(engine) as session:
-                written += _rotate_page(session, table, ids, ring)
-                session.commit()
+                try:
+                    written += _rotate_page(session, table, ids, ring)
+                    session.commit()
+                except IntegrityError:
+                    raise RotationBlocked(
+                        f"{table.name}: two active rows carry the same NIK or KK under different "
+                        f"index keys (ids {ids[0]} .. {ids[-1]}); resolve the duplicate, then rerun "
+                        "`sigap keys rotate`") from None
             done += len(ids)
             if progress:
                 progress(table.name, done, total)
@@ -168,6 +183,7 @@ def rotate(engine: Engine, *, batch: int = 1000, progress: Progress | None = Non
             report.match_keys = rebuild_match_keys(session)
             if progress:
                 progress("match_key", 1, 1)
+        report.remaining = status(session).pending(ring)
         audit.record(session, actor=audit.SYSTEM, action="rotate", entity_type="pii_keys",
                      entity_id=f"{ring.seal_id}/{ring.index_id}",
                      changes={"rows": [None, report.total], "match_keys": [None, report.match_keys]})

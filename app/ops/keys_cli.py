@@ -75,9 +75,17 @@ def rotate_command(
                 bar.update(tasks[name], completed=done)
 
             report = keys.rotate(engine, batch=batch, progress=progress)
+    except keys.RotationBlocked as exc:
+        console.print(f"[red]rotasi berhenti / rotation stopped:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
     finally:
         engine.dispose()
     for table, n in report.rewritten.items():
         console.print(f"{table}: {n:,} baris ditulis ulang / rows rewritten", highlight=False)
     if report.match_keys is not None:
         console.print(f"match_key: dibangun ulang / rebuilt, {report.match_keys:,}", highlight=False)
+    if report.remaining:
+        console.print(f"[yellow]{report.remaining:,} nilai masih di kunci lama / values still under an old "
+                      "key[/] (written meanwhile by a server with the old settings): restart every server "
+                      "on the new keys, then rerun", highlight=False)
+        raise typer.Exit(1)

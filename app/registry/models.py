@@ -168,12 +168,15 @@ class KkHistory(SQLModel, table=True):
     recorded_by: int | None = Field(default=None, foreign_key="app_user.id")
 
 
+# written by the server only, never copied, diffed into the audit log or sent to a device
+# (the blind indexes are derived, and keyed: they stay in the database)
 HOUSEHOLD_SYSTEM_FIELDS = frozenset({
     "id", "version", "created_at", "updated_at", "deleted_at", "created_by", "updated_by",
-    "merged_into_id",
+    "merged_into_id", "kk_bidx",
 })
 MEMBER_SYSTEM_FIELDS = frozenset({
     "id", "household_id", "version", "created_at", "updated_at", "deleted_at", "merged_into_id",
+    "nik_bidx",
 })
 
 

@@ -95,6 +95,12 @@ def active_member_holding_nik(session: Session, nik: str) -> Member | None:
     return session.exec(stmt).first()
 
 
+def active_household_holding_kk(session: Session, kk: str, *, other_than: uuid.UUID) -> bool:
+    stmt = select(Household.id).where(pii.lookup(col(Household.kk_bidx), "kk", kk), _active_household(),
+                                      col(Household.id) != other_than).limit(1)
+    return session.exec(stmt).first() is not None
+
+
 def _filters(f: HouseholdFilter) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     if f.kecamatan_code:

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
-from app import bulk
+from app import bulk, pii
 from app.audit import service as audit
 from app.audit.models import AuditEntry
 from app.audit.service import ActorRef, diff
@@ -151,8 +151,8 @@ def _violated(exc: IntegrityError) -> str:
     return getattr(diag, "constraint_name", None) or str(exc.orig)
 
 
-_NIK_INDEX = ("uq_member_active_nik", "member.nik")
-_KK_INDEX = ("uq_household_active_kk", "household.kk_number")
+_NIK_INDEX = ("uq_member_active_nik", "member.nik_bidx")
+_KK_INDEX = ("uq_household_active_kk", "household.kk_bidx")
 _HEAD_INDEX = ("uq_member_one_head", "member.household_id")
 _PRIMARY_KEYS = ("pk_household", "pk_member", "household.id", "member.id")
 
@@ -162,23 +162,11 @@ def _identity_error(session: Session, exc: IntegrityError, claims: Iterable[NikC
     """Name the field behind a unique-index violation (its savepoint is already rolled back)."""
     violated = _violated(exc)
     if any(name in violated for name in _NIK_INDEX):
-        for field, nik, member_id in claims:
-            holder = repository.active_member_holding_nik(session, nik) if nik else None
-            if holder is not None and holder.id != member_id:
-                where = (f"household {holder.household_id}"
-                         if repository.get_household(session, holder.household_id,
-                                                     principal.kelurahan_scope) else
-                         "a household outside your area")
-                return DuplicateIdentity(
-                    f"{field}: this NIK already belongs to an active member of {where}; a person "
-                    "is in one household only. The second claim is a case for reconciliation",
-                    detail=[FieldProblem(field=field, rule="nik_one_active_household",
-                                         message="NIK already registered in another household")])
+        taken = _nik_taken(session, claims, principal)
+        if taken is not None:
+            return taken
     if any(name in violated for name in _KK_INDEX):
-        return DuplicateIdentity(
-            "kk_number: another active household already carries this KK number",
-            detail=[FieldProblem(field="kk_number", rule="kk_one_active_household",
-                                 message="KK number already registered to another household")])
+        return _kk_taken()
     if any(name in violated for name in _HEAD_INDEX):
         return InvalidData.one("members", "one_head", "a household has exactly one head")
     if any(name in violated for name in _PRIMARY_KEYS):
@@ -188,17 +176,51 @@ def _identity_error(session: Session, exc: IntegrityError, claims: Iterable[NikC
     return Conflict("the change conflicts with existing data")
 
 
+def _nik_taken(session: Session, claims: Iterable[NikClaim], principal: Principal) -> AppError | None:
+    for field, nik, member_id in claims:
+        holder = repository.active_member_holding_nik(session, nik) if nik else None
+        if holder is not None and holder.id != member_id:
+            where = (f"household {holder.household_id}"
+                     if repository.get_household(session, holder.household_id,
+                                                 principal.kelurahan_scope) else
+                     "a household outside your area")
+            return DuplicateIdentity(
+                f"{field}: this NIK already belongs to an active member of {where}; a person "
+                "is in one household only. The second claim is a case for reconciliation",
+                detail=[FieldProblem(field=field, rule="nik_one_active_household",
+                                     message="NIK already registered in another household")])
+    return None
+
+
+def _kk_taken() -> AppError:
+    return DuplicateIdentity(
+        "kk_number: another active household already carries this KK number",
+        detail=[FieldProblem(field="kk_number", rule="kk_one_active_household",
+                             message="KK number already registered to another household")])
+
+
 @contextmanager
-def _identity_guard(session: Session, *, claims: Iterable[NikClaim],
-                    principal: Principal) -> Iterator[None]:
+def _identity_guard(session: Session, *, claims: Iterable[NikClaim], principal: Principal,
+                    kk: tuple[str | None, uuid.UUID] | None = None) -> Iterator[None]:
     """Run the writes of the block in a savepoint and flush them there.
 
     A unique-index violation rolls back only this savepoint, so the transaction stays usable
     to find out who holds the NIK, and the caller gets an error naming the field.  (The
     savepoint must open BEFORE the objects are added: opening one autoflushes.  The claims
     are plain values because the rollback expires the ORM objects.)
+
+    While an index key rotation is under way (two index keys configured), the unique indexes
+    hold per key only: the NIK and KK claims (``kk``: the number and its household) are then
+    looked up under every key first.
     """
     claims = list(claims)
+    if pii.several_index_keys():
+        taken = _nik_taken(session, claims, principal)
+        if taken is None and kk is not None and kk[0] and \
+                repository.active_household_holding_kk(session, kk[0], other_than=kk[1]):
+            taken = _kk_taken()
+        if taken is not None:
+            raise taken
     nested = session.begin_nested()
     try:
         yield
@@ -300,7 +322,8 @@ def create_household(*, session: Session, data: HouseholdCreate, actor: ActorRef
                      principal: Principal) -> Household:
     new = prepare_household(session=session, data=data, actor=actor, principal=principal)
     household = Household(**new.row)
-    with _identity_guard(session, claims=new.claims, principal=principal):
+    with _identity_guard(session, claims=new.claims, principal=principal,
+                         kk=(new.row["kk_number"], new.row["id"])):
         session.add(household)
         session.flush()  # the household row first: members reference it
         bulk.insert(session, _MEMBER_TABLE, new.members)
@@ -382,7 +405,8 @@ def update_household(*, session: Session, household_id: uuid.UUID, data: Househo
     if after == before:
         return household
     moved_from = before["kelurahan_code"] if after["kelurahan_code"] != before["kelurahan_code"] else None
-    with _identity_guard(session, claims=[], principal=principal):
+    with _identity_guard(session, claims=[], principal=principal,
+                         kk=(after.get("kk_number"), household.id)):
         if after.get("kk_number") != before.get("kk_number"):
             _record_kk_change(session, household, after.get("kk_number"), data.kk_change_reason,
                               actor)

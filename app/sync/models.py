@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db import utcnow
@@ -53,7 +53,9 @@ class SyncMutation(SQLModel, table=True):
     entity: str = Field(max_length=16)
     entity_id: uuid.UUID = Field(index=True)
     outcome: str = Field(max_length=16)
-    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # conflicts in a result carry both values, which may be NIK or KK numbers: sealed
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(SealedJSON("sync_mutation.result"),
+                                                                          nullable=False))
     received_at: datetime = Field(default_factory=utcnow, sa_type=_TS)
 
 

@@ -34,10 +34,10 @@ from sync_protocol.messages import Change, ChangeKind, EntityType, PullResponse,
 
 _KIND = "sync-pull"
 _HOUSEHOLD_SKIP = frozenset({"id", "version", "created_by", "updated_by", "deleted_at",
-                             "created_at", "updated_at"})
+                             "created_at", "updated_at", "kk_bidx"})
 _TASK_SKIP = frozenset({"id", "household_id", "kelurahan_code", "version"})
 _MEMBER_SKIP = frozenset({"id", "household_id", "version", "deleted_at", "created_at",
-                          "updated_at"})
+                          "updated_at", "nik_bidx"})
 
 
 def scope_of(session: Session, principal: Principal) -> list[str]:

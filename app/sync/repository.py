@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -12,7 +11,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from app import bulk
+from app import bulk, pii
 from app.audit.models import AuditEntry
 from app.registry.models import Household, Member
 from app.sync.models import Device, SyncChange, SyncCounter, SyncMutation, SyncSmsPart
@@ -30,6 +29,7 @@ def claim_mutations(session: Session, rows: list[dict[str, Any]]) -> set[int]:
         first = rows[0]
         result = session.execute(_PG_CLAIM, {
             "device_id": first["device_id"], "received_at": first["received_at"],
+            "empty": pii.sealed_json_text(_LEDGER.c.result, {}),
             "seqs": [r["seq"] for r in rows], "hashes": [r["content_hash"] for r in rows],
             "entities": [r["entity"] for r in rows], "ids": [r["entity_id"] for r in rows]})
         return {int(seq) for seq in result.scalars()}
@@ -41,7 +41,7 @@ def claim_mutations(session: Session, rows: list[dict[str, Any]]) -> set[int]:
 _PG_CLAIM = text("""
     INSERT INTO sync_mutation (device_id, seq, content_hash, entity, entity_id, outcome, result,
                                received_at)
-    SELECT :device_id, t.seq, t.content_hash, t.entity, t.entity_id, 'processing', '{}'::json,
+    SELECT :device_id, t.seq, t.content_hash, t.entity, t.entity_id, 'processing', CAST(:empty AS json),
            :received_at
     FROM unnest(CAST(:seqs AS bigint[]), CAST(:hashes AS text[]), CAST(:entities AS text[]),
                 CAST(:ids AS uuid[])) AS t(seq, content_hash, entity, entity_id)
@@ -68,7 +68,8 @@ def record_results(session: Session, device_id: str, results: list[tuple[int, st
     if session.get_bind().dialect.name == "postgresql":
         bulk.execute(session, _PG_RECORD, {"device_id": device_id, "seqs": [r[0] for r in results],
                                      "outcomes": [r[1] for r in results],
-                                     "results": [json.dumps(r[2]) for r in results]})
+                                     "results": [pii.sealed_json_text(_LEDGER.c.result, r[2])
+                                                 for r in results]})
         return
     stmt = (update(_LEDGER).where(_LEDGER.c.device_id == bindparam("did"), _LEDGER.c.seq == bindparam("s"))
             .values(outcome=bindparam("o"), result=bindparam("r")))

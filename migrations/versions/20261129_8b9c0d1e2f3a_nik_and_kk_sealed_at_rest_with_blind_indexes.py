@@ -4,13 +4,15 @@
   every existing value sealed with the current SIGAP_PII_KEYS key;
 - member.nik_bidx, household.kk_bidx, kk_history.kk_bidx: new, filled, and the unique
   "one active member per NIK / household per KK" indexes moved onto them;
-- merge_record.before/changes/undo_kept, sync_conflict.*_value, channel_contact.pending:
-  still JSON, each document now stored sealed (a JSON string);
+- merge_record.before/changes/undo_kept, sync_conflict.*_value, sync_mutation.result,
+  channel_contact.pending: still JSON, each document now stored sealed (a JSON string; a
+  JSON null becomes SQL NULL);
+- ussd_session.resume/path/text (what the resident typed): widened and sealed;
 - match_key rows of the NIK and KK rules are replaced by their blind indexes.
 
 SQLite cannot change a column's type in place; the column is renamed, a new one added and
-the old one dropped (native ALTERs, no table copy, so foreign keys pointing at the table
-are left alone).
+the old one dropped (native ALTERs: SQLite rewrites the rows, but the table is not dropped
+and recreated, so foreign keys pointing at it are left alone; the new column comes last).
 
 Revision ID: 8b9c0d1e2f3a
 Revises: 7e1a2b3c4d5f
@@ -48,7 +50,15 @@ DOCUMENTS = (
     ("sync_conflict", ("id",), "device_value", "sync_conflict.value"),
     ("sync_conflict", ("id",), "resolved_value", "sync_conflict.value"),
     ("channel_contact", ("id",), "pending", "channel_contact.pending"),
+    ("sync_mutation", ("device_id", "seq"), "result", "sync_mutation.result"),
 )
+# (table, primary key columns, column, domain, nullable, length before)
+TEXTS = (
+    ("ussd_session", ("gateway", "session_id"), "resume", "ussd.path", True, 400),
+    ("ussd_session", ("gateway", "session_id"), "path", "ussd.path", False, 400),
+    ("ussd_session", ("gateway", "session_id"), "text", "ussd.path", True, 400),
+)
+USSD_SEALED = 640
 MATCH_RULES = ("nik", "kk", "nik_mask", "nik_swap")
 UNIQUE = {
     "member": ("uq_member_active_nik", "nik", "nik_bidx"),
@@ -118,12 +128,20 @@ def upgrade() -> None:
     for table, keys, column, domain in DOCUMENTS:
         def seal_document(r: dict[str, Any], column: str = column, domain: str = domain) -> dict[str, Any]:
             value = _json_value(r[column])
-            if r[column] is None:
+            if value is None:  # SQL NULL or a JSON null: SQL NULL from now on
                 return {column: None}
             sealed = ring.seal(json.dumps(value, ensure_ascii=False, separators=(",", ":")), domain)
             return {column: json.dumps(sealed)}
 
         _rewrite(table, keys, (column,), seal_document)
+
+    for table, keys, column, domain, nullable, _length in TEXTS:
+        _retype(table, column, USSD_SEALED, nullable)
+
+        def seal_text(r: dict[str, Any], column: str = column, domain: str = domain) -> dict[str, Any]:
+            return {column: None if r[column] is None else ring.seal(r[column], domain)}
+
+        _rewrite(table, keys, (column,), seal_text)
 
     # the NIK and KK match keys as blind indexes; `sigap reconcile` rebuilds them anyway
     bind = op.get_bind()
@@ -146,11 +164,18 @@ def downgrade() -> None:
     for table, keys, column, domain in DOCUMENTS:
         def open_document(r: dict[str, Any], column: str = column, domain: str = domain) -> dict[str, Any]:
             token = _json_value(r[column])
-            if r[column] is None:
+            if token is None:
                 return {column: None}
             return {column: ring.open(token, domain)}  # the document's JSON text
 
         _rewrite(table, keys, (column,), open_document)
+
+    for table, keys, column, domain, nullable, length in TEXTS:
+        def open_text(r: dict[str, Any], column: str = column, domain: str = domain) -> dict[str, Any]:
+            return {column: None if r[column] is None else ring.open(r[column], domain)}
+
+        _rewrite(table, keys, (column,), open_text)
+        _retype(table, column, length, nullable)
 
     op.drop_index("ix_kk_history_kk_bidx", table_name="kk_history")
     for table, (index, _old, _new) in UNIQUE.items():

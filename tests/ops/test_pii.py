@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,17 +18,28 @@ from typer.testing import CliRunner
 
 import app.models  # noqa: F401
 from app import migrate, pii
+from app.audit.service import SYSTEM
+from app.auth.models import Role
+from app.auth.permissions import Principal
 from app.channels.models import Contact
 from app.cli import cli
 from app.config import Settings
 from app.db import build_engine, metadata, new_session, utcnow
+from app.errors import DuplicateIdentity
 from app.ops import keys
 from app.registry import repository
+from app.registry import service as registry
 from app.registry.models import Household, KkHistory, Member
+from app.registry.schemas import HouseholdCreate
 from app.sync.models import SyncConflict
 from tests import factories as f
+from tests.channels.conftest import KK as USSD_KK
+from tests.channels.conftest import NIK as USSD_NIK
+from tests.channels.conftest import dial, settings  # noqa: F401 (fixtures: gateways configured)
+from tests.channels.test_journeys import register_path
 from tests.conftest import IDENTIFIER_IN_CLEAR, Account, new_database
 from tests.reconcile_db.test_merge import family  # noqa: F401 (the fixture)
+from tests.sync.conftest import Tablet, enrol  # noqa: F401 (the fixture)
 
 K1 = pii.parse_keys(pii.new_key("k1"), "test")
 K2 = pii.parse_keys(pii.new_key("k2"), "test")
@@ -79,11 +90,24 @@ class TestKeyring:
         with pytest.raises(ValueError, match="SIGAP_PII_INDEX_KEYS"):
             Settings(pii_index_keys=text)
 
+    def test_a_value_that_is_not_sealed_is_refused_without_being_echoed(self) -> None:
+        with pytest.raises(pii.SealError) as caught:
+            self.ring.open("8271074505800001", "nik")
+        assert "8271" not in str(caught.value) and "not sealed" in str(caught.value)
+        with pytest.raises(pii.KeySettingError, match="1-7 letters"):
+            pii.new_key("k2345678")  # its blind index would not fit match_key.key
+
     def test_production_refuses_to_start_without_its_own_keys(self) -> None:
         base = {"environment": "production", "secret_key": "s" * 32,
                 "database_url": "postgresql+psycopg://u@h/db"}
         with pytest.raises(ValueError, match="SIGAP_PII_KEYS and SIGAP_PII_INDEX_KEYS must be set"):
             Settings(**base)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="must be set") as caught:  # "," parses to no key at all
+            Settings(**base, pii_keys=",", pii_index_keys=" ")  # type: ignore[arg-type]
+        secret = pii.new_key("k1")
+        with pytest.raises(ValueError) as caught:
+            Settings(**base, pii_keys=secret[:-3], pii_index_keys=secret)  # type: ignore[arg-type]
+        assert secret[3:20] not in str(caught.value)  # the refused value is not shown
         Settings(**base, pii_keys=pii.new_key("k1"), pii_index_keys=pii.new_key("i1"))  # type: ignore[arg-type]
 
     def test_a_sealed_column_cannot_be_compared_in_sql(self) -> None:
@@ -114,9 +138,29 @@ def _raw_texts(session: Session) -> Iterator[tuple[str, str]]:
 
 
 def test_no_table_holds_a_nik_or_kk_in_clear(
-        client: TestClient, db: Session, admin: Account, family: dict[str, Any]) -> None:  # noqa: F811
+        client: TestClient, db: Session, admin: Account, family: dict[str, Any],  # noqa: F811
+        dial: Callable[..., tuple[str, int]], enrol: Callable[..., Tablet]) -> None:  # noqa: F811
     # a registration over the API, a corrected NIK, a merge, a conflict, an SMS registration
-    # waiting for its kelurahan: every path that stores identifiers
+    # waiting for its kelurahan, a USSD registration, two tablets editing the same NIK:
+    # every path that stores identifiers
+    path = register_path(dial)
+    body, status = dial("*".join([*path, "1"]))
+    assert status == 200 and body.startswith("END"), body
+    a, b = enrol(), enrol()
+    hid = uuid.uuid4()
+    fields = f.household()
+    for m in fields["members"]:
+        m["id"] = str(uuid.uuid4())
+    (r,) = a.push(a.mutation("household", "create", hid, fields))
+    assert r["outcome"] == "applied", r
+    head, birth = fields["members"][0]["id"], date.fromisoformat(fields["members"][0]["birth_date"])
+    nik_a, nik_b = f.nik(birth), f.nik(birth)
+    (r,) = a.push(a.mutation("member", "update", head, {"nik": nik_a}, base_version=1))
+    assert r["outcome"] == "applied", r
+    (r,) = b.push(b.mutation("member", "update", head, {"nik": nik_b}, base_version=1))
+    assert r["conflicts"] and {r["conflicts"][0]["server_value"], r["conflicts"][0]["device_value"]} == {
+        nik_a, nik_b}, r
+
     created = client.post("/households", headers=admin.headers, json=f.household())
     assert created.status_code == 201, created.text
     body = created.json()
@@ -139,8 +183,8 @@ def test_no_table_holds_a_nik_or_kk_in_clear(
     identifiers = {n for n in db.scalars(select(Member.nik)) if n}
     identifiers |= {k for k in db.scalars(select(Household.kk_number)) if k}
     identifiers |= set(db.scalars(select(KkHistory.kk_number)))
-    identifiers |= {corrected, pending_kk, family["typo"]}
-    assert len(identifiers) >= 8
+    identifiers |= {corrected, pending_kk, family["typo"], USSD_NIK, USSD_KK, nik_a, nik_b}
+    assert len(identifiers) >= 12
     leaks = [(where, n) for where, text in _raw_texts(db) for n in identifiers if n in text]
     assert leaks == [], f"identifiers in clear: {[(w, n[:4] + '…') for w, n in leaks]}"
     # the pattern the log watch uses recognises every one of them
@@ -159,6 +203,17 @@ def test_no_table_holds_a_nik_or_kk_in_clear(
     taken = f.member("head", "female", date(1984, 2, 3), nik=corrected)
     again = client.post("/households", headers=admin.headers, json=f.household(members=[taken]))
     assert again.status_code == 409, again.text
+    assert again.json()["detail"][0]["rule"] == "nik_one_active_household"
+    same_kk = client.post("/households", headers=admin.headers, json=f.household(kk_number=body["kk_number"]))
+    assert same_kk.status_code == 409 and same_kk.json()["detail"][0]["rule"] == "kk_one_active_household"
+    # a cleared document is SQL NULL, not a sealed JSON null
+    contact = db.scalars(select(Contact)).first()
+    assert contact is not None
+    contact.pending = None
+    db.add(contact)
+    db.flush()
+    raw = db.execute(sa.text("SELECT pending FROM channel_contact WHERE id = :i"), {"i": contact.id})
+    assert raw.scalar_one() is None
 
 
 @pytest.fixture
@@ -212,10 +267,22 @@ def test_keys_rotate_online_and_the_old_key_can_then_go(committed_url: str, db_k
                 nik, kk = families[0]
                 assert repository.active_member_holding_nik(s, nik) is not None
                 assert [h.kk_number for h in repository.households_by_kk(s, kk, None)] == [kk]
+                # a NIK taken under the old index key is refused although the new key's unique
+                # index does not see it (the service looks it up under both keys)
+                principal = Principal(user_id=0, username="t", role=Role.admin, kelurahan_scope=None,
+                                      full_identifiers=True)
+                data = HouseholdCreate.model_validate(f.household(
+                    members=[{"full_name": "Abdul Hamid", "sex": "male", "relation": "head",
+                              "birth_date": "1970-03-04", "nik": families[1][0]}]))
+                with pytest.raises(DuplicateIdentity):
+                    registry.create_household(session=s, data=data, actor=SYSTEM, principal=principal)
+                s.rollback()
             ticks: list[tuple[str, int, int]] = []
             report = keys.rotate(engine, batch=2, progress=lambda *a: ticks.append(a))
-            assert report.rewritten == {"household": 5, "member": 5, "kk_history": 5,
-                                        "merge_record": 0, "sync_conflict": 0, "channel_contact": 0}
+            assert report.rewritten == {"household": 5, "member": 5, "kk_history": 5, "merge_record": 0,
+                                        "sync_conflict": 0, "channel_contact": 0, "ussd_session": 0,
+                                        "sync_mutation": 0}
+            assert report.remaining == 0
             assert report.match_keys is not None and report.match_keys > 0
             assert ("member", 5, 5) in ticks
             again = keys.rotate(engine)

@@ -86,8 +86,8 @@ def family(size: int = 4, seed: int = 1) -> dict[str, Any]:
 
 def registry_view(db: Session, hid: uuid.UUID) -> dict[str, Any]:
     """A household and its members as stored, without ids, identifiers and times."""
-    skip = {"id", "household_id", "kk_number", "nik", "created_at", "updated_at", "created_by",
-            "updated_by"}
+    skip = {"id", "household_id", "kk_number", "kk_bidx", "nik", "nik_bidx", "created_at", "updated_at",
+            "created_by", "updated_by"}
     h = db.get(Household, hid)
     assert h is not None
     members = db.execute(select(Member).where(Member.household_id == hid)).scalars()
