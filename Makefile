@@ -37,8 +37,19 @@ lint: install
 typecheck: install
 	$(BIN)/mypy app sync_protocol bench
 
+# The suite as two processes at once, one per core: the SQLite half (and every test that
+# needs no database) in the foreground, the PostgreSQL half in the background, its report
+# printed when it ends (var/pytest-postgresql.log). Fails if either half fails. Only the
+# PostgreSQL half applies SIGAP_REQUIRE_POSTGRES. PYTEST_ARGS go to both halves.
 pytest: install
-	$(BIN)/pytest
+	@mkdir -p var
+	@$(BIN)/pytest -k "postgresql" $(PYTEST_ARGS) > var/pytest-postgresql.log 2>&1 & pg=$$!; \
+	SIGAP_REQUIRE_POSTGRES=0 $(BIN)/pytest -k "not postgresql" $(PYTEST_ARGS); sqlite=$$?; \
+	wait $$pg; postgres=$$?; \
+	echo; echo "======== the PostgreSQL half (var/pytest-postgresql.log) ========"; \
+	cat var/pytest-postgresql.log; \
+	echo "SQLite half: exit $$sqlite; PostgreSQL half: exit $$postgres"; \
+	test $$sqlite -eq 0 && test $$postgres -eq 0
 
 test: lint typecheck pytest
 

@@ -304,6 +304,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     return report
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _state["pg_selected"] = sum(
+        1 for item in session.items
+        if getattr(item, "callspec", None) is not None
+        and item.callspec.params.get("db_kind") == "postgresql")  # type: ignore[attr-defined]
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _leaks:
         terminalreporter.write_line("NIK/KK numbers in clear in logs or error bodies:", red=True)
@@ -313,6 +320,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if "pg_reason" in _state:
         terminalreporter.write_line(
             f"PostgreSQL tests SKIPPED: {PG_URL} unreachable ({_state['pg_reason']})", yellow=True)
+    elif _state.get("pg_selected") == 0 and not REQUIRE_PG:
+        terminalreporter.write_line("PostgreSQL tests: none selected in this run")
     else:
         terminalreporter.write_line(f"PostgreSQL tests passed: {ran}")
 
