@@ -107,7 +107,9 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = secrets.token_hex(8)
+        # 16 hex digits starting with a letter: never 16 decimal digits, which the log
+        # redaction would take for a NIK and mask (it happened once in ~50,000 requests)
+        request_id = secrets.choice("abcdef") + secrets.token_hex(8)[1:]
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status: dict[str, Any] = {"code": 500}

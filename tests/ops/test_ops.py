@@ -27,7 +27,7 @@ from tests.conftest import Account
 
 NIK = "8271071705800001"  # Pulau Hiri, born 17-05-80, male, serial 0001
 MASKED = "8271********0001"
-REQUEST_ID = re.compile(r"^[0-9a-f]{16}$")
+REQUEST_ID = re.compile(r"^[a-f][0-9a-f]{15}$")  # a letter first: never mistaken for a NIK
 
 
 def counts(db: Session) -> tuple[int, int, int]:
