@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import itertools
 import json
 import random
 import statistics
@@ -151,13 +152,14 @@ def run_engine(kind: str, args: argparse.Namespace, report: Report) -> None:
     try:
         data = list(families(args.households, args.seed))
         members = sum(len(d["members"]) for d in data)
-        push = _alternate(args.rounds, lambda mode: _push_seconds(dbs.new(f"push_{mode}"), data))
+        fresh = itertools.count(1)  # a label per database: Databases.new reuses a label's file
+        push = _alternate(args.rounds, lambda mode: _push_seconds(dbs.new(f"push_{mode}_{next(fresh)}"), data))
         on, off = statistics.median(push["on"]), statistics.median(push["off"])
         report.add(kind, args.households, "push creates, sealing on", args.households / on, "mut/s",
                    f"x{on / off:.3f} the time with sealing off ({args.households / off:,.0f}/s); "
                    f"{members:,} NIKs sealed and indexed")
-        dedup = _alternate(args.rounds, lambda mode: _dedup_seconds(dbs.new(f"dedup_{mode}"), args.dedup,
-                                                                    args.seed))
+        dedup = _alternate(args.rounds, lambda mode: _dedup_seconds(
+            dbs.new(f"dedup_{mode}_{next(fresh)}"), args.dedup, args.seed))
         on_b = statistics.median(x[0] for x in dedup["on"])
         off_b = statistics.median(x[0] for x in dedup["off"])
         report.add(kind, args.dedup, "dedup batch run, sealing on", on_b, "s",
