@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_FAMILIES ?= 500
 
-.PHONY: run test install lint typecheck pytest test-browser openapi bench bench-connectivity bench-channels bench-dedup bench-load bench-reports clean lock
+.PHONY: run test install lint typecheck pytest test-browser openapi bench bench-connectivity bench-channels bench-dedup bench-load bench-reports bench-pii clean lock
 
 # Every dependency, pip and setuptools included, comes from requirements-dev.lock with its
 # hashes checked (the venv's own pip installs the locked pip along with the rest); then the
@@ -77,6 +77,10 @@ bench-dedup: install
 bench-load: install
 	$(BIN)/python bench/bench_load.py
 	$(BIN)/python bench/bench_load.py --ramp
+
+# sealing NIK/KK at rest: push and dedup with it on vs off, same run (docs/benchmarks.md)
+bench-pii: install
+	$(BIN)/python bench/bench_pii.py
 
 bench-reports: install
 	$(BIN)/python bench/bench_reports.py
