@@ -378,3 +378,21 @@ def test_the_migration_seals_a_registry_that_held_them_in_clear(committed_url: s
             assert (json.loads(pending) if isinstance(pending, str) else pending) == {"nik": nik, "kk": kk}
     finally:
         engine.dispose()
+
+
+def test_the_suites_leak_watch_sees_a_nik_in_a_log_record_and_an_error_body() -> None:
+    """The watch in tests/conftest.py can fail the session: fed a NIK, it records it (and the
+    entries made here are removed again, so this test does not fail the run)."""
+    import logging
+
+    from tests import conftest
+
+    before = len(conftest._leaks)
+    try:
+        logging.getLogger("sigap.test").warning("kept %s", "8271074505800001")
+        logging.getLogger("sigap.test").info("request", extra={"request_id": "a271074505800001"})
+        assert len(conftest._leaks) == before + 1 and "8271********0001" in conftest._leaks[-1]
+        conftest._leak("409 body of POST /households", '{"detail": "NIK 8271074505800001"}')
+        assert len(conftest._leaks) == before + 2
+    finally:
+        del conftest._leaks[before:]
