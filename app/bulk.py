@@ -126,8 +126,8 @@ def insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) ->
     """INSERT the rows (all with the same keys) in one statement on PostgreSQL."""
     if not rows:
         return
-    rows = pii.complete_rows(table, rows)
     if session.get_bind().dialect.name != "postgresql":
+        rows = pii.complete_rows(table, rows)  # (pg_unnest completes its own rows)
         if any(isinstance(v, JsonText) for v in rows[0].values()):
             table = _json_as_text(table)
         session.execute(table.insert(), list(rows))
