@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     # Reports (docs/reports.md): published exports hide every cell below this many families
     # or persons, and the cells that would let one be recomputed from the totals.
     report_min_cell: int = Field(default=5, ge=2, le=100)
+    # The console's dashboard (app/console/data.py): its figures are recounted at most this
+    # often per area (0: on every page view); the page shows their time and offers a recount.
+    dashboard_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

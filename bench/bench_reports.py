@@ -14,7 +14,10 @@ same data, each measured ``--runs`` times, round robin (median, after one warm-u
 - ``desil_matrix`` (families and persons): the function the API and the console call;
 - ``GET /reports/desil-matrix`` through the ASGI app (TestClient: auth, JSON, all of it);
 - the floor: ONE hand-written SQL aggregate computing the same matrix (latest official desil,
-  else latest estimate, per kecamatan), whose result must equal the report's.
+  else latest estimate, per kecamatan), whose result must equal the report's;
+- the dashboard page ``GET /console`` (matrix, coverage, trend, checklist, HTML): counted
+  afresh (``?refresh=1``, what the first reader after ``SIGAP_DASHBOARD_CACHE_SECONDS`` waits
+  for) and as kept for the readers after it.
 
 The ratio report / floor is the figure of issue 8 (target: within 1.5x). The databases are
 removed at the end, also on error or Ctrl-C.
@@ -185,12 +188,15 @@ def measure(kind: str, url: str, runs: int) -> dict[str, Any]:
             "xlsx publish": lambda: client.get(
                 "/reports/desil-matrix?format=xlsx&publish=true", headers=headers
             ),
-            # the whole dashboard: matrix, coverage, trend, checklist, rendered to HTML
-            "dashboard": lambda: client.get("/console"),
+            # the whole dashboard: matrix, coverage, trend, checklist, rendered to HTML;
+            # counted afresh (?refresh=1, as when its figures have expired), then the page as
+            # the next reader within SIGAP_DASHBOARD_CACHE_SECONDS gets it
+            "dashboard counted": lambda: client.get("/console?refresh=1"),
+            "dashboard kept": lambda: client.get("/console"),
         }
         # round robin, so that a busy spell of the machine falls on every figure alike
         times, results = interleaved(figures, runs)
-        for name in ("api families", "xlsx publish", "dashboard"):
+        for name in ("api families", "xlsx publish", "dashboard counted", "dashboard kept"):
             assert results[name].status_code == 200, results[name].text
         for unit in ("families", "persons"):
             expected: dict[tuple[str, str], int] = {}
@@ -206,7 +212,7 @@ def measure(kind: str, url: str, runs: int) -> dict[str, Any]:
                 "total": m.total,
             }
         out["api_s"], out["xlsx_publish_s"] = times["api families"], times["xlsx publish"]
-        out["dashboard_s"] = times["dashboard"]
+        out["dashboard_s"], out["dashboard_kept_s"] = times["dashboard counted"], times["dashboard kept"]
     engine.dispose()
     return out
 
@@ -267,8 +273,10 @@ def main() -> None:
         "GET /reports/desil-matrix ms",
         "GET / hand SQL",
         "xlsx publish ms",
-        "GET /console ms",
-        "dashboard / hand SQL",
+        "GET /console counted ms",
+        "counted / hand SQL",
+        "GET /console kept ms",
+        "kept / hand SQL",
     )
     console.print(" | ".join(header))
     for r in results:
@@ -290,6 +298,8 @@ def main() -> None:
                         f"{r['xlsx_publish_s'] * 1000:.1f}" if api else "-",
                         f"{r['dashboard_s'] * 1000:.1f}" if api else "-",
                         f"{r['dashboard_s'] / u['floor_s']:.2f}x" if api else "-",
+                        f"{r['dashboard_kept_s'] * 1000:.1f}" if api else "-",
+                        f"{r['dashboard_kept_s'] / u['floor_s']:.2f}x" if api else "-",
                     )
                 )
             )

@@ -2,20 +2,32 @@
 
 The matrix, the trends and the checklist are the report API's own functions (app/reports), so
 the console and the exports can never disagree.
+
+The dashboard's figures are counted at most once per ``SIGAP_DASHBOARD_CACHE_SECONDS`` (default
+60) for each area and kind of reader (:class:`DashboardCache`): officials opening the page all
+morning do not each recount the registry. The page says when its figures were counted and
+offers a recount; a decision taken in the console's review queues clears the cache once it is
+committed. The report API always counts afresh.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import event, func, select
 from sqlmodel import Session, col
 
 from app.auth.permissions import Action, Principal
 from app.config import Settings
+from app.db import utcnow
+from app.reports.models import KelurahanTarget
 from app.reports.progress_service import AreaStages, Trend, build_checklist, desil_trend
-from app.reports.queries import coverage, desil_matrix
-from app.wilayah.models import Kecamatan, Kelurahan
+from app.reports.queries import desil_matrix
+from app.wilayah.models import Kelurahan
 
 DESIL_KEYS = (*(str(d) for d in range(1, 11)), "none")
 
@@ -44,20 +56,6 @@ class CoverageRow:
         return 100.0 * self.registered / self.target if self.target else None
 
 
-def _kecamatan(session: Session, principal: Principal) -> list[tuple[str, str]]:
-    """The kecamatan the caller sees (those holding a kelurahan of their area), by code."""
-    stmt = select(col(Kecamatan.code), col(Kecamatan.name)).order_by(col(Kecamatan.code))
-    if principal.kelurahan_scope is not None:
-        stmt = stmt.where(
-            col(Kecamatan.code).in_(
-                select(col(Kelurahan.kecamatan_code)).where(
-                    col(Kelurahan.code).in_(sorted(principal.kelurahan_scope))
-                )
-            )
-        )
-    return [(code, name) for code, name in session.execute(stmt).all()]
-
-
 def dashboard_matrix(session: Session, principal: Principal) -> list[MatrixRow]:
     """Families per kecamatan x desil ("1".."10", "none"), the desil each family is scored
     under: the report API's own matrix (app/reports/queries.py), so the two never disagree."""
@@ -68,19 +66,23 @@ def dashboard_matrix(session: Session, principal: Principal) -> list[MatrixRow]:
     ]
 
 
-def dashboard_coverage(session: Session, principal: Principal) -> list[CoverageRow]:
-    """Registered families per kecamatan against the imported targets of its kelurahan: the
-    report API's coverage (app/reports/queries.py) summed per kecamatan."""
-    registered: dict[str, int] = {}
-    targets: dict[str, int] = {}
-    for row in coverage(session, scope=principal.kelurahan_scope)[0]:
-        registered[row.kecamatan_code] = registered.get(row.kecamatan_code, 0) + row.families
-        if row.target_families is not None:
-            targets[row.kecamatan_code] = targets.get(row.kecamatan_code, 0) + row.target_families
-    return [
-        CoverageRow(code, name, registered.get(code, 0), targets.get(code))
-        for code, name in _kecamatan(session, principal)
-    ]
+def dashboard_coverage(session: Session, principal: Principal, matrix: list[MatrixRow]) -> list[CoverageRow]:
+    """Registered families per kecamatan against the imported targets of its kelurahan.
+
+    The rows and families are the matrix's (every kecamatan of the area; every canonical family
+    once, under its desil or "belum ada desil"), which is what the report API's coverage counts
+    too (tests/console/test_pages.py holds the two equal); only the targets are read here.
+    """
+    scope = principal.kelurahan_scope
+    stmt = (
+        select(col(Kelurahan.kecamatan_code), func.sum(col(KelurahanTarget.families)))
+        .join(Kelurahan, col(Kelurahan.code) == col(KelurahanTarget.kelurahan_code))
+        .group_by(col(Kelurahan.kecamatan_code))
+    )
+    if scope is not None:
+        stmt = stmt.where(col(KelurahanTarget.kelurahan_code).in_(sorted(scope)))
+    targets = {str(code): int(n) for code, n in session.execute(stmt) if n is not None}
+    return [CoverageRow(r.kecamatan_code, r.name, r.total, targets.get(r.kecamatan_code)) for r in matrix]
 
 
 def dashboard_trends(session: Session, principal: Principal) -> Trend | None:
@@ -106,5 +108,106 @@ def dashboard_checklist(session: Session, settings: Settings, principal: Princip
     if not principal.can(Action.report_read):
         return None
     return build_checklist(
-        session=session, settings=settings, principal=principal, kecamatan=None, kelurahan=None
+        session=session,
+        settings=settings,
+        principal=principal,
+        kecamatan=None,
+        kelurahan=None,
+        breakdown=False,  # the page shows the caller's whole area only
     ).main
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """The dashboard's figures for one area and kind of reader, as counted at ``computed_at``."""
+
+    computed_at: datetime
+    matrix: list[MatrixRow]
+    coverage: list[CoverageRow]
+    trends: Trend | None
+    checklist: AreaStages | None
+
+
+def compute(session: Session, settings: Settings, principal: Principal) -> Dashboard:
+    """Every figure of the dashboard, counted now."""
+    can_report = principal.can(Action.report_read)
+    matrix = dashboard_matrix(session, principal) if can_report else []
+    return Dashboard(
+        computed_at=utcnow(),
+        matrix=matrix,
+        coverage=dashboard_coverage(session, principal, matrix) if can_report else [],
+        trends=dashboard_trends(session, principal),
+        checklist=dashboard_checklist(session, settings, principal),
+    )
+
+
+CacheKey = tuple[frozenset[str] | None, bool]  # (kelurahan scope, may read reports)
+
+
+def cache_key(principal: Principal) -> CacheKey:
+    """What the figures depend on: the area and whether the reader may see reports (nothing
+    else of the reader, so the officials of one area share one entry)."""
+    return principal.kelurahan_scope, principal.can(Action.report_read)
+
+
+@dataclass
+class _Entry:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    value: Dashboard | None = None
+    stamp: float = 0.0  # clock() when the count of ``value`` began
+    generation: int = 0  # the cache's generation ``value`` belongs to
+
+
+class DashboardCache:
+    """Dashboard figures per :func:`cache_key`, each kept ``ttl`` seconds (0: never kept).
+
+    One count at a time per key: while one request recounts an expired entry, the others are
+    served the previous figures (their time is on the page) rather than queueing behind it;
+    with no figures yet, or asked for a recount, they wait for it. :meth:`clear` makes every
+    entry expire, and a count that began before it is not kept (it may have read old data).
+    """
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl, self.clock = ttl, clock
+        self.generation = 0
+        self._entries: dict[CacheKey, _Entry] = {}
+        self._guard = threading.Lock()
+
+    def _fresh(self, entry: _Entry) -> bool:
+        return (
+            entry.value is not None
+            and entry.generation == self.generation
+            and self.clock() - entry.stamp < self.ttl
+        )
+
+    def get(self, key: CacheKey, compute_now: Callable[[], Dashboard], *, refresh: bool = False) -> Dashboard:
+        """The figures for ``key``; ``refresh``: counted after this call began (a recount)."""
+        if self.ttl <= 0:
+            return compute_now()
+        asked = self.clock()
+        with self._guard:
+            entry = self._entries.setdefault(key, _Entry())
+        shown = entry.value
+        if shown is not None and not refresh and self._fresh(entry):
+            return shown
+        if not entry.lock.acquire(blocking=shown is None or refresh):
+            assert shown is not None
+            return shown  # another request is recounting: the previous figures meanwhile
+        try:
+            if entry.value is not None and self._fresh(entry) and (not refresh or entry.stamp >= asked):
+                return entry.value  # recounted while this request waited
+            generation, started = self.generation, self.clock()
+            value = compute_now()
+            if generation == self.generation:
+                entry.value, entry.stamp, entry.generation = value, started, generation
+            return value
+        finally:
+            entry.lock.release()
+
+    def clear(self) -> None:
+        with self._guard:
+            self.generation += 1
+
+    def clear_after_commit(self, session: Session) -> None:
+        """Clear once ``session``'s transaction is committed (a rollback leaves the cache be)."""
+        event.listen(session, "after_commit", lambda _session: self.clear(), once=True)

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
+from app.appeals.service import WIT
 from app.auth.dependencies import SESSION_COOKIE
 from app.auth.permissions import Action, Principal
 from app.console import texts
@@ -37,6 +38,7 @@ templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals.update(texts=texts, Action=Action)
 templates.env.trim_blocks = templates.env.lstrip_blocks = True
 templates.env.filters["kode"] = lambda value: code_label(value, "id")  # head -> kepala keluarga
+templates.env.filters["wit"] = lambda moment: moment.astimezone(WIT).strftime("%Y-%m-%d pukul %H.%M")
 
 # nothing is loaded from anywhere but this site; no script at all
 CSP = (

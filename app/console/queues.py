@@ -37,6 +37,11 @@ Note = Annotated[str | None, Form(max_length=500)]
 _NOT_COMPARED = frozenset({"id", "version", "created_at", "updated_at", "deleted_at", "members", "warnings"})
 
 
+def _figures_changed(request: Request, session: Session) -> None:
+    """The dashboard recounts once this decision is committed (its checklist counts the queues)."""
+    request.app.state.dashboard_cache.clear_after_commit(session)
+
+
 def _actor(principal: Principal, request: Request) -> ActorRef:
     return replace(actor_from(principal, request), channel="console")
 
@@ -132,6 +137,7 @@ def decide(
         return _candidate_page(
             request, session, principal, candidate_id, error=texts.error_message(exc), status=exc.status_code
         )
+    _figures_changed(request, session)
     return redirect(f"/console/review/duplicates/{candidate_id}?ok={decision}")
 
 
@@ -151,6 +157,7 @@ def undo(
         return _candidate_page(
             request, session, principal, back, error=texts.error_message(exc), status=exc.status_code
         )
+    _figures_changed(request, session)
     return redirect(f"/console/review/duplicates/{back}?ok=undo" if back else "/console/review/duplicates")
 
 
@@ -273,4 +280,5 @@ def resolve(
             status=exc.status_code,
             entered=value,
         )
+    _figures_changed(request, session)
     return redirect(f"/console/review/conflicts/{conflict_id}?ok=resolved")

@@ -74,31 +74,40 @@ def logout(request: Request) -> Response:
 
 
 @router.get("", response_class=HTMLResponse)
-def dashboard(request: Request, session: SessionDep, principal: ConsolePrincipal) -> Response:
+def dashboard(
+    request: Request,
+    session: SessionDep,
+    principal: ConsolePrincipal,
+    refresh: Annotated[bool, Query(description="recount now instead of the cached figures")] = False,
+) -> Response:
     allowed(principal, Action.eligibility_read)
     # the aggregates are reports: the same permission as the report API (enumerators: none)
-    can_report = principal.can(Action.report_read)
-    matrix = data.dashboard_matrix(session, principal) if can_report else []
-    coverage = data.dashboard_coverage(session, principal) if can_report else []
+    settings = request.app.state.settings
+    cache: data.DashboardCache = request.app.state.dashboard_cache
+    figures = cache.get(
+        data.cache_key(principal), lambda: data.compute(session, settings, principal), refresh=refresh
+    )
+    matrix, trends = figures.matrix, figures.trends
     totals = {k: sum(r.counts[k] for r in matrix) for k in data.DESIL_KEYS}
-    trends = data.dashboard_trends(session, principal)
     return render(
         request,
         "dashboard.html",
         principal=principal,
+        computed_at=figures.computed_at,
+        cache_seconds=cache.ttl,
         matrix=matrix,
         totals=totals,
         grand_total=sum(totals.values()),
         estimated=sum(r.estimated for r in matrix),
         keys=data.DESIL_KEYS,
         matrix_chart=charts.desil_stacked_bars(matrix),
-        coverage=coverage,
-        coverage_chart=charts.coverage_bars(coverage),
+        coverage=figures.coverage,
+        coverage_chart=charts.coverage_bars(figures.coverage),
         trends=trends,
         trend_chart=charts.trend_lines(trends) if trends else None,
-        checklist=data.dashboard_checklist(session, request.app.state.settings, principal),
+        checklist=figures.checklist,
         status_labels=STATUS_LABELS,
-        can_report=can_report,
+        can_report=principal.can(Action.report_read),
         can_export=principal.can(Action.report_export),
     )
 
@@ -175,5 +184,6 @@ router.include_router(queues_router)
 
 def install_console(app: FastAPI) -> None:
     """The console's pages and its one stylesheet (cached by the browser: it rarely changes)."""
+    app.state.dashboard_cache = data.DashboardCache(app.state.settings.dashboard_cache_seconds)
     app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -105,7 +105,9 @@ def build_checklist(
     principal: Principal,
     kecamatan: str | None,
     kelurahan: str | None,
+    breakdown: bool = True,
 ) -> Checklist:
+    """The stages of ``area`` and, with ``breakdown``, of each of its kecamatan or kelurahan."""
     area, wilayah = resolve_area(session, principal, kecamatan=kecamatan, kelurahan=kelurahan)
     kec_names = {k.code: k.name for k in repo.kecamatan(session)}
     active = active_rule_set(session)
@@ -131,7 +133,7 @@ def build_checklist(
         generated_at=utcnow(),
         rule_set=ctx.active_rule_set,
         main=stages_of(area),
-        breakdown=[stages_of(child) for child in _children(area, wilayah, kec_names)],
+        breakdown=[stages_of(child) for child in _children(area, wilayah, kec_names)] if breakdown else [],
     )
 
 

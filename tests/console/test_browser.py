@@ -145,6 +145,8 @@ def test_dinsos_reads_the_matrix_and_a_supervisor_clears_the_queues(
             page.wait_for_url("**/console/login?ok=logout")
 
             _log_in(page, server, "spv.hiri")
+            reconciliation = page.locator("#checklist tr", has_text="Pembersihan data ganda")
+            assert reconciliation.locator("td.num").first.inner_text() == "1"  # the pending pair
             page.click("nav >> text=Duplikat")
             page.click(f'a[href="/console/review/duplicates/{candidate_id}"]')
             assert page.get_by_text("nama mirip (gelar H. diabaikan)").is_visible()
@@ -154,6 +156,8 @@ def test_dinsos_reads_the_matrix_and_a_supervisor_clears_the_queues(
             shot(page, "digabung")
             page.click("text=Batalkan penggabungan")
             assert "Penggabungan dibatalkan" in page.locator("p.ok").inner_text()
+            page.goto(f"{server}/console")  # the decision cleared the dashboard's kept figures
+            assert reconciliation.locator("td.num").first.inner_text() == "0"
 
             page.click("nav >> text=Konflik sinkronisasi")
             page.click(f'a[href="/console/review/conflicts/{conflict_id}"]')

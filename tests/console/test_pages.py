@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
@@ -10,10 +11,27 @@ from sqlmodel import Session
 from app.auth.models import Role
 from app.auth.permissions import Principal
 from app.console import data
+from app.db import utcnow
+from app.reports import queries
+from app.reports.models import KelurahanTarget
 from app.reports.snapshots import take_snapshot
 from tests import factories as f
 from tests.conftest import Account
-from tests.console.conftest import FIELD, HIRI, Work, csrf_of, give_desil, household, login
+from tests.console.conftest import FIELD, HIRI, Work, csrf_of, give_desil, household, login, post_form
+
+
+def _grand_total(page: str) -> int:
+    """The families of the matrix's total row."""
+    found = re.search(r"<tfoot><tr><th>Jumlah</th>(?:<td>\d+</td>)+<td><b>(\d+)</b></td></tr></tfoot>", page)
+    assert found, "the page has no matrix total"
+    return int(found.group(1))
+
+
+def _stage_value(page: str, stage: str) -> str:
+    """The indicator value of a checklist stage."""
+    found = re.search(rf"<th>{stage}</th>.*?<td class=\"num\">([^<]*)</td>", page, re.S)
+    assert found, f"no stage {stage} in the checklist"
+    return found.group(1)
 
 
 class TestLogin:
@@ -203,8 +221,58 @@ class TestDashboard:
             full_identifiers=False,
         )
         assert [(r.kecamatan_code, r.total) for r in data.dashboard_matrix(db, scoped)] == [("82.71.04", 1)]
-        coverage = {r.kecamatan_code: r for r in data.dashboard_coverage(db, city)}
+        coverage = {
+            r.kecamatan_code: r for r in data.dashboard_coverage(db, city, data.dashboard_matrix(db, city))
+        }
         assert coverage["82.71.07"].registered == 3 and coverage["82.71.07"].target is None
+
+    def test_coverage_is_the_report_apis_coverage_summed_per_kecamatan(self, db: Session) -> None:
+        for kelurahan in (f.HIRI_FAUDU, f.HIRI_FAUDU, f.HIRI_TOMAJIKO, f.MOTI_KELURAHAN):
+            household(db, kelurahan)
+        household(db, f.HIRI_TOMAJIKO).deleted_at = utcnow()  # merged away: not counted
+        db.add(KelurahanTarget(kelurahan_code=f.HIRI_FAUDU, families=40, source="Dukcapil", updated_by="t"))
+        db.add(KelurahanTarget(kelurahan_code=f.HIRI_TOMAJIKO, families=2, source="Dukcapil", updated_by="t"))
+        db.flush()
+        for scope in (None, frozenset({f.MOTI_KELURAHAN, f.HIRI_TOMAJIKO})):
+            reader = Principal(
+                user_id=1, username="d", role=Role.dinsos, kelurahan_scope=scope, full_identifiers=False
+            )
+            shown = data.dashboard_coverage(db, reader, data.dashboard_matrix(db, reader))
+            families: dict[str, int] = {}
+            targets: dict[str, int] = {}
+            for row in queries.coverage(db, scope=scope)[0]:
+                families[row.kecamatan_code] = families.get(row.kecamatan_code, 0) + row.families
+                if row.target_families is not None:
+                    targets[row.kecamatan_code] = targets.get(row.kecamatan_code, 0) + row.target_families
+            assert {r.kecamatan_code: (r.registered, r.target) for r in shown} == {
+                code: (n, targets.get(code)) for code, n in families.items()
+            }
+            hiri = next(r for r in shown if r.kecamatan_code == HIRI)
+            assert (hiri.registered, hiri.target) == ((3, 42) if scope is None else (1, 2))
+
+    def test_figures_are_kept_until_a_recount_or_a_review_decision(
+        self, client: TestClient, make_account: Callable[..., Account], work: Work, db: Session
+    ) -> None:
+        dinsos = make_account(Role.dinsos)
+        login(client, dinsos)
+        first = client.get("/console").text
+        before = _grand_total(first)
+        assert _stage_value(first, "Pembersihan data ganda") == "1"  # the pending candidate
+        assert "Angka dihitung" in first and "paling lama tiap 60 detik" in first
+        household(db)
+        db.commit()
+        assert _grand_total(client.get("/console").text) == before  # the kept figures
+        assert _grand_total(client.get("/console?refresh=1").text) == before + 1  # a recount
+        household(db)
+        db.commit()
+        login(client, make_account(Role.supervisor, kecamatan=HIRI))
+        page = f"/console/review/duplicates/{work.candidate.id}"
+        done = post_form(client, page, f"{page}/decision", {"decision": "distinct"})
+        assert done.status_code == 303
+        login(client, dinsos)
+        after = client.get("/console").text  # the decision cleared every area's figures
+        assert _grand_total(after) == before + 2
+        assert _stage_value(after, "Pembersihan data ganda") == "0"
 
     def test_dinsos_sees_the_matrix_table_chart_and_xlsx_link(
         self, client: TestClient, make_account: Callable[..., Account], db: Session
