@@ -6,13 +6,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from app import pii
 from app.config import get_settings
 from app.db import engine_from_settings, new_session
 from app.ops import keys
+from app.ops.progress import phase_bars
 
 keys_cli = typer.Typer(help="Keys sealing NIK/KK numbers at rest: make, inspect, rotate",
                        no_args_is_help=True)
@@ -65,15 +65,7 @@ def rotate_command(
     rerun after success changes nothing. Keep the old keys configured until it has finished."""
     engine = engine_from_settings(get_settings())
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), console=console) as bar:
-            tasks: dict[str, TaskID] = {}
-
-            def progress(name: str, done: int, total: int) -> None:
-                if name not in tasks:
-                    tasks[name] = bar.add_task(name, total=total)
-                bar.update(tasks[name], completed=done)
-
+        with phase_bars(console, remaining=True) as progress:
             report = keys.rotate(engine, batch=batch, progress=progress)
     except keys.RotationBlocked as exc:
         console.print(f"[red]rotasi berhenti / rotation stopped:[/] {exc}", highlight=False)

@@ -10,9 +10,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from app.ops.progress import phase_bars
 from app.reconcile.linker import DEFAULT_CONFIG, REVIEW, LinkConfig, LinkResult, link
 from app.reconcile.records import CsvInputError, read_csv
 
@@ -47,15 +47,7 @@ def link_command(
     except CsvInputError as exc:
         raise _fail(exc) from None
     config = LinkConfig.load(config_path)
-    with Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def progress(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = bar.add_task(phase, total=total)
-            bar.update(tasks[phase], completed=done)
-
+    with phase_bars(console) as progress:
         result = link(records, config=config, progress=progress)
     _write_clusters(result, output)
     if review is not None:
@@ -154,15 +146,7 @@ def run_command(
     engine = engine_from_settings(get_settings())
     started = time.perf_counter()
     try:
-        with Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console) as bar:
-            tasks: dict[str, TaskID] = {}
-
-            def progress(phase: str, done: int, total: int) -> None:
-                if phase not in tasks:
-                    tasks[phase] = bar.add_task(phase, total=total or None)
-                bar.update(tasks[phase], completed=done, total=total or None)
-
+        with phase_bars(console) as progress:
             summary = run_batch(engine, config=LinkConfig.load(config_path, registry=True), progress=progress,
                                 merge_auto=merge)
     finally:
