@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     pii_keys: str = ""
     pii_index_keys: str = ""
 
+    # Password logins (app/auth/throttle.py, /auth/token and the console): after this many
+    # refused logins for one username, or from one client address, within the window, logins
+    # there are refused with 429 until the oldest counted failure leaves the window.
+    login_max_failures: int = Field(default=5, ge=1, le=100)
+    login_max_failures_per_client: int = Field(default=50, ge=1, le=10_000)
+    login_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
+
     # Reports (docs/reports.md): published exports hide every cell below this many families
     # or persons, and the cells that would let one be recomputed from the totals.
     report_min_cell: int = Field(default=5, ge=2, le=100)

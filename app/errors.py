@@ -61,6 +61,23 @@ class DeviceRevoked(NotAuthenticated):
     code = "device_revoked"
 
 
+class TooManyLogins(AppError):
+    """Refused logins reached the limit for this username or client (app/auth/throttle.py)."""
+
+    status_code = 429
+    code = "login_locked"
+
+    def __init__(self, retry_after: int) -> None:
+        minutes = max(1, -(-retry_after // 60))
+        super().__init__(
+            f"Terlalu banyak percobaan masuk yang gagal; coba lagi dalam {minutes} menit / "
+            f"too many refused logins: try again in {minutes} minute(s)",
+            detail={"retry_after_seconds": retry_after},
+            headers={"Retry-After": str(retry_after)},
+        )
+        self.retry_after = retry_after
+
+
 class Forbidden(AppError):
     status_code = 403
     code = "forbidden"

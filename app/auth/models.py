@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Index
 from sqlmodel import Field, SQLModel
 
 from app.db import utcnow
@@ -37,3 +37,20 @@ class EnumeratorAssignment(SQLModel, table=True):
 
     user_id: int = Field(foreign_key="app_user.id", primary_key=True, ondelete="CASCADE")
     kelurahan_code: str = Field(foreign_key="kelurahan.code", primary_key=True, max_length=13)
+
+
+class LoginFailure(SQLModel, table=True):
+    """A refused password login (app/auth/throttle.py): counted per username and per client
+    address over ``SIGAP_LOGIN_WINDOW_MINUTES``; a successful login clears its username's."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (
+        Index("ix_login_failure_username", "username", "at"),
+        Index("ix_login_failure_client", "client", "at"),
+        Index("ix_login_failure_at", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64)  # as typed, lower-cased (unknown names count too)
+    client: str = Field(max_length=64)  # the client's address as the server sees it
+    at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))

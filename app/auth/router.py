@@ -5,23 +5,32 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app.auth import repository, service
+from app.auth import repository, service, throttle
 from app.auth.dependencies import PrincipalDep, SettingsDep, actor_from, require
 from app.auth.permissions import Action, Principal
 from app.auth.schemas import Token, UserCreate, UserList, UserPublic
 from app.auth.security import create_access_token
 from app.db import SessionDep
-from app.errors import Conflict, Forbidden, InvalidData, NotAuthenticated, error_responses
+from app.errors import Conflict, Forbidden, InvalidData, NotAuthenticated, TooManyLogins, error_responses
 
 router = APIRouter(tags=["auth"])
 AdminDep = Annotated[Principal, Depends(require(Action.user_admin))]
 
 
-@router.post("/auth/token", response_model=Token, responses=error_responses(NotAuthenticated))
-def login(session: SessionDep, settings: SettingsDep,
+@router.post("/auth/token", response_model=Token, responses=error_responses(NotAuthenticated, TooManyLogins))
+def login(session: SessionDep, settings: SettingsDep, request: Request,
           form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
-    """Exchange username and password for a bearer token (OAuth2 password flow)."""
-    user = service.authenticate(session=session, username=form.username, password=form.password)
+    """Exchange username and password for a bearer token (OAuth2 password flow).
+
+    After `SIGAP_LOGIN_MAX_FAILURES` refused logins for a username (or
+    `SIGAP_LOGIN_MAX_FAILURES_PER_CLIENT` from one address) within
+    `SIGAP_LOGIN_WINDOW_MINUTES`, logins there get 429 `login_locked` with `Retry-After`."""
+    try:
+        user = service.authenticate(session=session, settings=settings, username=form.username,
+                                    password=form.password, client=throttle.client_of(request))
+    except NotAuthenticated:
+        session.commit()  # the refusal is counted although the request fails
+        raise
     assert user.id is not None
     token, expires_in = create_access_token(settings=settings, user_id=user.id, role=user.role)
     return Token(access_token=token, expires_in=expires_in)

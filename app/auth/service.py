@@ -6,7 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from app.audit.service import ActorRef, record
-from app.auth import repository
+from app.auth import repository, throttle
 from app.auth.models import Role, User
 from app.auth.permissions import Principal
 from app.auth.schemas import UserCreate, UserPublic
@@ -17,14 +17,22 @@ from app.errors import Conflict, InvalidData, NotAuthenticated
 from app.wilayah import repository as wilayah_repo
 
 
-def authenticate(*, session: Session, username: str, password: str) -> User:
+def authenticate(*, session: Session, settings: Settings, username: str, password: str, client: str) -> User:
+    """The active user with this username and password, else ``NotAuthenticated``; refused
+    logins are counted (``throttle``) and, past the limit, refused with ``TooManyLogins``
+    before the password is looked at. The caller commits also when this raises, so that the
+    refusal is counted."""
+    throttle.check(session, settings, username=username, client=client)
     if "\x00" in username or len(username) > 64:
         verify_password(password, None)  # same cost as a real attempt
+        throttle.failed(session, settings, username=username, client=client)
         raise NotAuthenticated("Incorrect username or password")
     user = repository.get_user_by_username(session, username)
     ok = verify_password(password, user.password_hash if user else None)
     if user is None or not ok or not user.is_active:
+        throttle.failed(session, settings, username=username, client=client)
         raise NotAuthenticated("Incorrect username or password")
+    throttle.succeeded(session, username=username)
     return user
 
 

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from app.appeals import repository as appeals_repo
 from app.appeals.models import Appeal
 from app.auth import service as auth_service
+from app.auth import throttle
 from app.auth.dependencies import SettingsDep
 from app.auth.permissions import Action
 from app.auth.security import create_access_token
@@ -26,10 +27,10 @@ from app.console.security import (
     safe_next,
     set_session,
 )
-from app.console.texts import LOGIN_FAILED, error_message
+from app.console.texts import LOGIN_FAILED, error_message, login_locked
 from app.db import SessionDep
 from app.eligibility import router as eligibility_api
-from app.errors import InvalidData, NotAuthenticated
+from app.errors import InvalidData, NotAuthenticated, TooManyLogins
 from app.registry import present
 from app.registry import router as registry_api
 from app.registry import service as registry
@@ -54,11 +55,21 @@ def login(
     next: Annotated[str, Form(max_length=500)] = "/console",
 ) -> Response:
     try:
-        user = auth_service.authenticate(session=session, username=username, password=password)
-    except NotAuthenticated:
+        user = auth_service.authenticate(
+            session=session, settings=settings, username=username, password=password,
+            client=throttle.client_of(request),
+        )
+    except NotAuthenticated:  # counted: the page is an answer, the session commits
         return render(
             request, "login.html", status=401, error=LOGIN_FAILED, next=safe_next(next), username=username
         )
+    except TooManyLogins as exc:
+        locked = render(
+            request, "login.html", status=429, error=login_locked(exc.retry_after), next=safe_next(next),
+            username=username,
+        )
+        locked.headers["Retry-After"] = str(exc.retry_after)
+        return locked
     assert user.id is not None
     token, lifetime = create_access_token(settings=settings, user_id=user.id, role=user.role)
     response = redirect(safe_next(next))

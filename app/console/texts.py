@@ -49,6 +49,15 @@ DONE = {
 }
 
 LOGIN_FAILED = "Nama pengguna atau kata sandi salah, atau akun tidak aktif."
+
+
+def login_locked(retry_after: int) -> str:
+    minutes = max(1, -(-retry_after // 60))
+    return (
+        f"Terlalu banyak percobaan masuk yang gagal. Demi keamanan, coba lagi dalam {minutes} menit "
+        "atau minta admin memeriksa akun Anda."
+    )
+
 CSRF_REFUSED = (
     "Formulir ini sudah kedaluwarsa atau tidak dikirim dari halaman Sigap. Muat ulang halaman lalu coba lagi."
 )
