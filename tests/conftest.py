@@ -17,12 +17,16 @@ import logging
 import os
 import re
 import secrets
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
@@ -140,6 +144,27 @@ def live_app(db_kind: str, tmp_path: Path) -> Iterator[LiveApp]:
             token, _ = create_access_token(settings=settings, user_id=user.id or 0, role="admin")
         yield LiveApp(app=create_app(settings, engine=eng), engine=eng,
                       headers={"Authorization": f"Bearer {token}"})
+
+
+@pytest.fixture
+def live_server(live_app: LiveApp) -> Iterator[str]:
+    """``live_app`` served by uvicorn on a free local port, in a thread: real connections,
+    real concurrency (the request thread pool), real sessions."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(
+        uvicorn.Config(live_app.app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
 
 
 @pytest.fixture

@@ -6,17 +6,20 @@ every login there is refused with 429 (``TooManyLogins``, ``Retry-After``) witho
 the password, until the oldest counted failure leaves the window. Unknown usernames count like
 known ones (the answer does not tell which exist); a refusal while locked is not counted again
 (so the wait is bounded); a successful login clears its username's failures. The counts live
-in the database (``login_failure``), so every server process and worker shares them.
+in the database (``login_failure``), so every server process and worker shares them, and the
+logins of one username are taken one at a time (on PostgreSQL under an advisory lock), so
+parallel guesses cannot all pass the count before any of them is added to it.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlmodel import Session, col
 
 from app.auth.models import LoginFailure
@@ -31,6 +34,16 @@ def _key(text: str) -> str:
     """How a username or client address is counted: case-insensitive, no NUL (PostgreSQL text
     refuses it), at most the column's 64 characters."""
     return text.replace("\x00", "?").strip().lower()[:64]
+
+
+_USERNAME = re.compile(r"[a-z0-9_.-]{3,64}")  # what app/auth/schemas.py lets a username be
+
+
+def _logged(username: str) -> str:
+    """The username for the log, unless it cannot be one (a password typed in the wrong box
+    should not end up in the logs)."""
+    key = _key(username)
+    return key if _USERNAME.fullmatch(key) else "(bukan nama pengguna / not a username)"
 
 
 def client_of(request: Request) -> str:
@@ -64,13 +77,23 @@ def check(
 ) -> None:
     """Raise ``TooManyLogins`` if logins for ``username`` or from ``client`` are locked now."""
     now = now or utcnow()
+    if session.get_bind().dialect.name == "postgresql":
+        # one login per username at a time until its transaction ends (with the failure it
+        # counted): otherwise parallel guesses would all pass the count before any is added.
+        # SQLite needs nothing: a POST's transaction holds the database's write lock throughout.
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext('sigap.login'), hashtext(:key))"),
+            {"key": _key(username)},
+        )
     since = now - timedelta(minutes=settings.login_window_minutes)
     wait = max(
         _wait(session, col(LoginFailure.username), _key(username), settings.login_max_failures, since),
         _wait(session, col(LoginFailure.client), _key(client), settings.login_max_failures_per_client, since),
     )
     if wait:
-        log.warning("login locked", extra={"username": _key(username), "client": client, "retry_after": wait})
+        log.warning(
+            "login locked", extra={"username": _logged(username), "client": client, "retry_after": wait}
+        )
         raise TooManyLogins(wait)
 
 
@@ -86,7 +109,7 @@ def failed(
     )
     session.add(LoginFailure(username=_key(username), client=_key(client), at=now))
     session.flush()
-    log.info("login refused", extra={"username": _key(username), "client": client})
+    log.info("login refused", extra={"username": _logged(username), "client": client})
 
 
 def succeeded(session: Session, *, username: str) -> None:

@@ -129,7 +129,14 @@ class Dashboard:
 
 
 def compute(session: Session, settings: Settings, principal: Principal) -> Dashboard:
-    """Every figure of the dashboard, counted now."""
+    """Every figure of the dashboard, counted now, in a read transaction begun here.
+
+    The request's transaction began with its user lookup; on SQLite it would still see the
+    database as it was then, so a review decision committed since (whose clear the cache has
+    already seen) would be missed and its old figures kept. Ending it first means the count
+    sees everything committed before :meth:`DashboardCache.get` noted its generation.
+    """
+    session.commit()  # a GET's session: nothing written, only the snapshot ends
     can_report = principal.can(Action.report_read)
     matrix = dashboard_matrix(session, principal) if can_report else []
     return Dashboard(
@@ -163,8 +170,9 @@ class DashboardCache:
 
     One count at a time per key: while one request recounts an expired entry, the others are
     served the previous figures (their time is on the page) rather than queueing behind it;
-    with no figures yet, or asked for a recount, they wait for it. :meth:`clear` makes every
-    entry expire, and a count that began before it is not kept (it may have read old data).
+    with no figures yet, figures from before a :meth:`clear`, or asked for a recount, they
+    wait for it. :meth:`clear` makes every entry expire, and a count that began before it is
+    not kept (it may have read old data).
     """
 
     def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -190,7 +198,9 @@ class DashboardCache:
         shown = entry.value
         if shown is not None and not refresh and self._fresh(entry):
             return shown
-        if not entry.lock.acquire(blocking=shown is None or refresh):
+        # figures of before a clear are never served: wait for a count made after it
+        current = shown is not None and entry.generation == self.generation
+        if not entry.lock.acquire(blocking=not current or refresh):
             assert shown is not None
             return shown  # another request is recounting: the previous figures meanwhile
         try:

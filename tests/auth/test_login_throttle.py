@@ -3,12 +3,15 @@ through the API's /auth/token and the console's login form, on both engines."""
 
 from __future__ import annotations
 
+import secrets
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
-from httpx import Response
 from sqlalchemy import Engine, func, select, update
 from sqlmodel import Session, col
 
@@ -16,7 +19,7 @@ from app.auth import throttle
 from app.auth.models import LoginFailure, Role
 from app.config import Settings
 from app.errors import TooManyLogins
-from tests.conftest import Account, settings_for
+from tests.conftest import Account, LiveApp, settings_for
 from tests.console.conftest import PASSWORD, csrf_of
 
 LIMIT, PER_CLIENT, WINDOW = 3, 7, 15
@@ -32,7 +35,7 @@ def settings(engine: Engine) -> Settings:
     )
 
 
-def token(client: TestClient, username: str, password: str) -> Response:
+def token(client: TestClient, username: str, password: str) -> httpx.Response:
     return client.post("/auth/token", data={"username": username, "password": password})
 
 
@@ -116,7 +119,7 @@ class TestConsole:
     ) -> None:
         make_account(Role.dinsos, username="dinsos.kota")
 
-        def submit(password: str) -> Response:
+        def submit(password: str) -> httpx.Response:
             page = client.get("/console/login")
             return client.post(
                 "/console/login",
@@ -160,3 +163,23 @@ class TestRetryAfter:
         self.fail_at(db, settings, 0, 1)
         self.fail_at(db, settings, 40)  # deletes what is older than the window
         assert int(db.scalar(select(func.count()).select_from(LoginFailure)) or 0) == 1
+
+
+def test_parallel_guesses_are_counted_one_by_one(live_app: LiveApp, live_server: str) -> None:
+    """Twelve guesses at once through a real server (its thread pool, its own sessions): the
+    limit holds, since one username's logins are taken one at a time."""
+    limit = live_app.app.state.settings.login_max_failures  # type: ignore[attr-defined]
+    name = f"serbu.{secrets.token_hex(3)}"
+    start = threading.Barrier(12)
+
+    def guess(i: int) -> int:
+        start.wait(10)
+        return httpx.post(
+            f"{live_server}/auth/token", data={"username": name, "password": f"tebakan{i}"}, timeout=30
+        ).status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        answers = sorted(pool.map(guess, range(12)))
+    assert answers == [401] * limit + [429] * (12 - limit)
+    with Session(live_app.engine) as session:
+        assert session.scalar(select(func.count()).where(col(LoginFailure.username) == name)) == limit

@@ -12,17 +12,12 @@ which fails instead. Playwright never downloads a browser here: it launches /usr
 from __future__ import annotations
 
 import os
-import socket
 import sys
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
-import uvicorn
 from sqlmodel import Session
 
 from app.auth import repository as auth_repository
@@ -56,22 +51,8 @@ def _browser_or_skip() -> Any:
 
 
 @pytest.fixture
-def server(live_app: LiveApp) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(
-        uvicorn.Config(live_app.app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+def server(live_server: str) -> str:
+    return live_server
 
 
 @pytest.fixture

@@ -159,3 +159,30 @@ def test_readers_arriving_before_the_first_figures_wait_for_one_count(clock: Clo
     first.join(10)
     second.join(10)
     assert len(got) == 2 and got[0] is got[1] and count.calls == 1
+
+
+def test_after_a_clear_readers_wait_for_figures_counted_after_it(clock: Clock) -> None:
+    cache, count = DashboardCache(60, clock), Counter()
+    old = cache.get(CITY, count)
+    clock.now += 1
+    started, release = threading.Event(), threading.Event()
+    got: dict[str, Dashboard] = {}
+
+    def slow() -> Dashboard:  # a recount begun before the decision
+        started.set()
+        assert release.wait(10)
+        return count()
+
+    recounter = threading.Thread(target=lambda: got.update(a=cache.get(CITY, slow, refresh=True)))
+    recounter.start()
+    assert started.wait(10)
+    cache.clear()  # the decision commits while that recount reads
+    reader = threading.Thread(target=lambda: got.update(b=cache.get(CITY, count)))
+    reader.start()
+    reader.join(0.2)
+    assert reader.is_alive()  # not served the figures of before the decision
+    release.set()
+    recounter.join(10)
+    reader.join(10)
+    assert got["b"] is not old and got["b"] is not got["a"]  # counted again, after the clear
+    assert count.calls == 3

@@ -6,12 +6,14 @@ import re
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlalchemy import Engine, delete, select
+from sqlmodel import Session, col
 
-from app.auth.models import Role
+from app.auth.models import Role, User
 from app.auth.permissions import Principal
+from app.config import Settings
 from app.console import data
-from app.db import utcnow
+from app.db import new_session, utcnow
 from app.reports import queries
 from app.reports.models import KelurahanTarget
 from app.reports.snapshots import take_snapshot
@@ -249,6 +251,30 @@ class TestDashboard:
             }
             hiri = next(r for r in shown if r.kecamatan_code == HIRI)
             assert (hiri.registered, hiri.target) == ((3, 42) if scope is None else (1, 2))
+
+    def test_a_count_sees_a_decision_committed_after_the_request_began(
+        self, engine: Engine, settings: Settings
+    ) -> None:
+        """The request reads (its user) before the count; a decision commits and clears the
+        cache in between. The count must see it (SQLite keeps a read transaction's snapshot)."""
+        cache = data.DashboardCache(60)
+        city = Principal(1, "d", Role.dinsos, kelurahan_scope=None, full_identifiers=False)
+        target = KelurahanTarget(kelurahan_code=f.HIRI_FAUDU, families=40, source="Dukcapil", updated_by="t")
+        request = new_session(engine, read_only=True)
+        try:
+            request.execute(select(User).limit(1)).all()  # console_principal's lookup
+            with new_session(engine) as decision:
+                decision.add(target)
+                decision.commit()
+            cache.clear()  # the decision's after_commit
+            counted = cache.get(data.cache_key(city), lambda: data.compute(request, settings, city))
+            assert next(r for r in counted.coverage if r.kecamatan_code == HIRI).target == 40
+        finally:
+            request.close()
+            with new_session(engine) as cleanup:
+                gone = delete(KelurahanTarget).where(col(KelurahanTarget.kelurahan_code) == f.HIRI_FAUDU)
+                cleanup.execute(gone)
+                cleanup.commit()
 
     def test_figures_are_kept_until_a_recount_or_a_review_decision(
         self, client: TestClient, make_account: Callable[..., Account], work: Work, db: Session

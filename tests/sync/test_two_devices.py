@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import socket
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 from sqlmodel import Session
 
@@ -39,28 +34,14 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def server(live_app: LiveApp) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(
-        uvicorn.Config(live_app.app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
+def server(live_app: LiveApp, live_server: str) -> str:
     with Session(live_app.engine) as session:
         for name in ("enum.a", "enum.b"):
             auth_repository.add_user(
                 session, User(username=name, password_hash=password_hash(), role="enumerator"), [f.HIRI_FAUDU]
             )
         session.commit()
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    return live_server
 
 
 def _device(tmp_path: Path, server: str, name: str) -> DeviceClient:
