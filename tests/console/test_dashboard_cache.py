@@ -4,7 +4,7 @@ how long figures are kept, who shares them, a recount, a clear, and concurrent r
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -31,7 +31,8 @@ class Counter:
 
     def __call__(self) -> Dashboard:
         self.calls += 1
-        return Dashboard(datetime(2026, 11, 29, tzinfo=UTC), [], [], None, None)
+        counted_at = datetime(2026, 11, 29, tzinfo=UTC) + timedelta(seconds=self.calls)  # told apart
+        return Dashboard(counted_at, [], [], None, None)
 
 
 @pytest.fixture
@@ -113,76 +114,76 @@ def test_a_failed_count_keeps_nothing_and_releases_the_area(clock: Clock) -> Non
     assert count.calls == 1
 
 
+class Slow:
+    """A count that starts, then waits to be let go: ``begin`` runs ``cache.get`` with it in a
+    thread of its own and returns once the count is under way."""
+
+    def __init__(self, count: Counter) -> None:
+        self.count, self.started, self.release = count, threading.Event(), threading.Event()
+        self.got: list[Dashboard] = []
+        self.thread: threading.Thread | None = None
+
+    def __call__(self) -> Dashboard:
+        self.started.set()
+        assert self.release.wait(10)
+        return self.count()
+
+    def begin(self, cache: DashboardCache, *, refresh: bool = False) -> Slow:
+        self.thread = threading.Thread(target=lambda: self.got.append(cache.get(CITY, self, refresh=refresh)))
+        self.thread.start()
+        assert self.started.wait(10)
+        return self
+
+    def finish(self) -> Dashboard:
+        self.release.set()
+        assert self.thread is not None
+        self.thread.join(10)
+        return self.got[0]
+
+
+def reader(cache: DashboardCache, count: Counter, got: list[Dashboard]) -> threading.Thread:
+    """Another request for the city's figures, in a thread; still waiting after 0.2 s or not."""
+    thread = threading.Thread(target=lambda: got.append(cache.get(CITY, count)))
+    thread.start()
+    thread.join(0.2)
+    return thread
+
+
 def test_while_one_reader_recounts_the_others_get_the_previous_figures(clock: Clock) -> None:
     cache, count = DashboardCache(60, clock), Counter()
     old = cache.get(CITY, count)
     clock.now += 61  # expired
-    started, release = threading.Event(), threading.Event()
-    got: list[Dashboard] = []
-
-    def slow() -> Dashboard:
-        started.set()
-        assert release.wait(10)
-        return count()
-
-    recounter = threading.Thread(target=lambda: got.append(cache.get(CITY, slow)))
-    recounter.start()
+    recount = Slow(count).begin(cache)
     try:
-        assert started.wait(10)
         assert cache.get(CITY, count) is old  # not queued behind the recount
         assert count.calls == 1
     finally:
-        release.set()
-        recounter.join(10)
-    assert got and got[0] is not old and count.calls == 2
-    assert cache.get(CITY, count) is got[0]
+        new = recount.finish()
+    assert new is not old and count.calls == 2
+    assert cache.get(CITY, count) is new
 
 
 def test_readers_arriving_before_the_first_figures_wait_for_one_count(clock: Clock) -> None:
     cache, count = DashboardCache(60, clock), Counter()
-    started, release = threading.Event(), threading.Event()
+    first = Slow(count).begin(cache)
     got: list[Dashboard] = []
-
-    def slow() -> Dashboard:
-        started.set()
-        assert release.wait(10)
-        return count()
-
-    first = threading.Thread(target=lambda: got.append(cache.get(CITY, slow)))
-    first.start()
-    assert started.wait(10)
-    second = threading.Thread(target=lambda: got.append(cache.get(CITY, count)))
-    second.start()
-    second.join(0.2)
+    second = reader(cache, count, got)
     assert second.is_alive()  # waiting: there is nothing to show yet
-    release.set()
-    first.join(10)
+    counted = first.finish()
     second.join(10)
-    assert len(got) == 2 and got[0] is got[1] and count.calls == 1
+    assert len(got) == 1 and got[0] is counted and count.calls == 1
 
 
 def test_after_a_clear_readers_wait_for_figures_counted_after_it(clock: Clock) -> None:
     cache, count = DashboardCache(60, clock), Counter()
     old = cache.get(CITY, count)
     clock.now += 1
-    started, release = threading.Event(), threading.Event()
-    got: dict[str, Dashboard] = {}
-
-    def slow() -> Dashboard:  # a recount begun before the decision
-        started.set()
-        assert release.wait(10)
-        return count()
-
-    recounter = threading.Thread(target=lambda: got.update(a=cache.get(CITY, slow, refresh=True)))
-    recounter.start()
-    assert started.wait(10)
+    recount = Slow(count).begin(cache, refresh=True)  # a recount begun before the decision
     cache.clear()  # the decision commits while that recount reads
-    reader = threading.Thread(target=lambda: got.update(b=cache.get(CITY, count)))
-    reader.start()
-    reader.join(0.2)
-    assert reader.is_alive()  # not served the figures of before the decision
-    release.set()
-    recounter.join(10)
-    reader.join(10)
-    assert got["b"] is not old and got["b"] is not got["a"]  # counted again, after the clear
+    got: list[Dashboard] = []
+    later = reader(cache, count, got)
+    assert later.is_alive()  # not served the figures of before the decision
+    begun_before = recount.finish()
+    later.join(10)
+    assert got[0] is not old and got[0] is not begun_before  # counted again, after the clear
     assert count.calls == 3
