@@ -385,7 +385,10 @@ class TestCli:
             [sys.executable, "-m", "app.cli", "netsim", "--profile", "kota", "--listen",
              "127.0.0.1:0", "--upstream", f"{host}:{port}", "--seed", "99"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "COLUMNS": "200", "PYTHONFAULTHANDLER": "1"})
+            env={**os.environ, "COLUMNS": "200", "PYTHONFAULTHANDLER": "1"},
+            # Ctrl-C as a terminal delivers it: a CI started in the background (`.ci/run &`)
+            # runs with SIGINT ignored, and a child inherits that, so netsim would never see it
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             assert proc.stdout is not None
             lines = []
@@ -399,7 +402,7 @@ class TestCli:
             proc.send_signal(signal.SIGINT)
             try:
                 out = "".join(lines) + proc.communicate(timeout=30)[0]
-            except subprocess.TimeoutExpired:  # seen once in CI under load: say where it hung
+            except subprocess.TimeoutExpired:  # say where it hung
                 proc.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER: every thread's stack
                 pytest.fail("netsim did not stop within 30 s of Ctrl-C:\n" + proc.communicate(timeout=10)[0])
         finally:
