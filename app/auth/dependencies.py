@@ -50,6 +50,8 @@ def principal_from_token(*, session: Session, settings: Settings, token: str | N
     if not token:
         raise NotAuthenticated("Not authenticated: send 'Authorization: Bearer <token>'")
     claims = decode_access_token(settings=settings, token=token)
+    if service.is_revoked(session, claims):
+        raise NotAuthenticated("Logged out: log in again")
     try:
         user_id = int(claims["sub"])
     except (TypeError, ValueError):

@@ -54,3 +54,14 @@ class LoginFailure(SQLModel, table=True):
     username: str = Field(max_length=64)  # as typed, lower-cased (unknown names count too)
     client: str = Field(max_length=64)  # the client's address as the server sees it
     at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class RevokedToken(SQLModel, table=True):
+    """An access token ended before its expiry by logging out of the console: refused from
+    then on (``principal_from_token``); the row is forgotten once the token has expired."""
+
+    __tablename__ = "revoked_token"
+
+    jti: str = Field(primary_key=True, max_length=32)
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)
+    revoked_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))

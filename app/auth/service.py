@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.audit.service import ActorRef, record
 from app.auth import repository, throttle
-from app.auth.models import Role, User
+from app.auth.models import RevokedToken, Role, User
 from app.auth.permissions import Principal
 from app.auth.schemas import UserCreate, UserPublic
 from app.auth.security import hash_password, verify_password
@@ -34,6 +38,24 @@ def authenticate(*, session: Session, settings: Settings, username: str, passwor
         raise NotAuthenticated("Incorrect username or password")
     throttle.succeeded(session, username=username)
     return user
+
+
+def is_revoked(session: Session, claims: dict[str, Any]) -> bool:
+    """Whether the token with these (verified) claims was ended by a logout."""
+    jti = claims.get("jti")
+    return isinstance(jti, str) and session.get(RevokedToken, jti) is not None
+
+
+def revoke(session: Session, claims: dict[str, Any]) -> None:
+    """End the token with these (verified) claims before its expiry (a console logout); rows of
+    tokens that have expired by themselves are forgotten on the way."""
+    jti, exp = claims.get("jti"), claims.get("exp")
+    if not isinstance(jti, str) or not isinstance(exp, int) or session.get(RevokedToken, jti) is not None:
+        return
+    now = utcnow()
+    session.execute(delete(RevokedToken).where(col(RevokedToken.expires_at) < now))
+    session.add(RevokedToken(jti=jti, expires_at=datetime.fromtimestamp(exp, UTC), revoked_at=now))
+    session.flush()
 
 
 def principal_for(*, session: Session, user: User, settings: Settings) -> Principal:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Annotated, Literal
 
@@ -13,9 +14,9 @@ from app.appeals import repository as appeals_repo
 from app.appeals.models import Appeal
 from app.auth import service as auth_service
 from app.auth import throttle
-from app.auth.dependencies import SettingsDep
+from app.auth.dependencies import SESSION_COOKIE, SettingsDep
 from app.auth.permissions import Action
-from app.auth.security import create_access_token
+from app.auth.security import create_access_token, decode_access_token
 from app.console import charts, data
 from app.console.pages import HERE, ConsoleRoute, redirect, render
 from app.console.queues import router as queues_router
@@ -78,7 +79,13 @@ def login(
 
 
 @router.post("/logout", dependencies=[CsrfChecked])
-def logout(request: Request) -> Response:
+def logout(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    """Clear the cookie AND end its token: a copy of the cookie (a shared office computer, a
+    proxy log) no longer opens the console or the API."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        with contextlib.suppress(NotAuthenticated):  # expired or not ours: nothing left to end
+            auth_service.revoke(session, decode_access_token(settings=settings, token=token))
     response = redirect("/console/login?ok=logout")
     clear_session(request, response)
     return response

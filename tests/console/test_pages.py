@@ -6,10 +6,11 @@ import re
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, delete, select
+from jose import jwt
+from sqlalchemy import Engine, delete, func, select
 from sqlmodel import Session, col
 
-from app.auth.models import Role, User
+from app.auth.models import RevokedToken, Role, User
 from app.auth.permissions import Principal
 from app.config import Settings
 from app.console import data
@@ -18,7 +19,7 @@ from app.reports import queries
 from app.reports.models import KelurahanTarget
 from app.reports.snapshots import take_snapshot
 from tests import factories as f
-from tests.conftest import Account
+from tests.conftest import TEST_SECRET, Account
 from tests.console.conftest import FIELD, HIRI, Work, csrf_of, give_desil, household, login, post_form
 
 
@@ -27,6 +28,14 @@ def _grand_total(page: str) -> int:
     found = re.search(r"<tfoot><tr><th>Jumlah</th>(?:<td>\d+</td>)+<td><b>(\d+)</b></td></tr></tfoot>", page)
     assert found, "the page has no matrix total"
     return int(found.group(1))
+
+
+def expired_token(account: Account) -> str:
+    """A well-signed access token of ``account`` that expired a minute ago."""
+    now = int(utcnow().timestamp())
+    claims = {"sub": str(account.user.id), "role": account.user.role, "typ": "access",
+              "iat": now - 3600, "exp": now - 60, "jti": "expired0000000000"}
+    return str(jwt.encode(claims, TEST_SECRET, algorithm="HS256"))
 
 
 def _stage_value(page: str, stage: str) -> str:
@@ -60,6 +69,35 @@ class TestLogin:
         r = client.post("/console/logout", data={"csrf": csrf_of(home.text)}, follow_redirects=False)
         assert r.status_code == 303
         assert client.get("/console", follow_redirects=False).status_code == 303
+
+    def test_logout_ends_the_token_so_a_copied_cookie_opens_nothing(
+        self, client: TestClient, make_account: Callable[..., Account], db: Session
+    ) -> None:
+        dinsos = make_account(Role.dinsos)
+        login(client, dinsos)
+        copied = client.cookies.get("sigap_session")
+        assert copied
+        home = client.get("/console").text
+        client.post("/console/logout", data={"csrf": csrf_of(home)}, follow_redirects=False)
+        client.cookies.set("sigap_session", copied)  # someone kept a copy
+        assert client.get("/console", follow_redirects=False).status_code == 303  # the login form
+        client.cookies.clear()
+        r = client.get("/auth/me", headers={"Authorization": f"Bearer {copied}"})
+        assert r.status_code == 401 and r.json()["detail"] == "Logged out: log in again"
+        # only that token: the same user's other tokens (another browser, a script) still work
+        assert client.get("/auth/me", headers=dinsos.headers).status_code == 200
+        assert db.scalar(select(func.count()).select_from(RevokedToken)) == 1
+
+    def test_logout_with_an_expired_or_foreign_cookie_still_logs_out(
+        self, client: TestClient, make_account: Callable[..., Account]
+    ) -> None:
+        for stale in ("not.a.token", expired_token(make_account(Role.dinsos))):
+            client.cookies.clear()
+            client.cookies.set("sigap_session", stale)
+            form = client.get("/console/login").text  # the token the page gives this cookie
+            r = client.post("/console/logout", data={"csrf": csrf_of(form)}, follow_redirects=False)
+            assert r.status_code == 303 and r.headers["location"] == "/console/login?ok=logout"
+            assert 'sigap_session=""' in r.headers["set-cookie"]  # cleared all the same
 
     def test_over_https_the_cookies_are_secure(
         self, app: object, make_account: Callable[..., Account]
