@@ -95,12 +95,13 @@ def file_or_json(
         by=principal.username, role=principal.role.value, at=utcnow(), filters=filters, publish=publish, k=k
     )
     built: Table = export.prepare(table(), publish=publish, k=k)
+    response = export.file_response(built, fmt, made)  # the file first: no record of one not made
     # a GET's own transaction is read-only (SQLite: a deferred BEGIN that cannot always be
     # upgraded after a long read), so the record of the export is written in one of its own
     with request.app.state.session_factory() as writer:
         export.record_export(writer, actor=actor_from(principal, request), table=built, fmt=fmt, made=made)
         writer.commit()
-    return export.file_response(built, fmt, made)
+    return response
 
 
 def jsonable(filters: dict[str, Any]) -> dict[str, Any]:

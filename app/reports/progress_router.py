@@ -113,17 +113,6 @@ def _csv(
         publish=False,
         k=0,
     )
-    with request.app.state.session_factory() as writer:  # a GET's own transaction is read-only
-        export.record_file(
-            writer,
-            actor=actor_from(principal, request),
-            report=f"trend-{name}",
-            rows=sum(len(s.points) for s in t.series),
-            suppressed=0,
-            fmt="csv",
-            made=made,
-        )
-        writer.commit()
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out)
@@ -131,6 +120,18 @@ def _csv(
     for s in t.series:
         for p in s.points:
             writer.writerow((p.period, s.code, s.name, s.programme_id or "", p.value, " ".join(p.rule_sets)))
+    # recorded once the file is made; a GET's own transaction is read-only
+    with request.app.state.session_factory() as audit_writer:
+        export.record_file(
+            audit_writer,
+            actor=actor_from(principal, request),
+            report=f"trend-{name}",
+            rows=sum(len(s.points) for s in t.series),
+            suppressed=0,
+            fmt="csv",
+            made=made,
+        )
+        audit_writer.commit()
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",

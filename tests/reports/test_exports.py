@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from app.audit.models import AuditEntry
 from app.auth.models import Role
 from app.eligibility import rules_service
+from app.reports import export
 from app.reports.queries import DESIL_KEYS, CoverageRow
 from app.reports.tables import SUPPRESSED, Column, Equation, Table, line, suppress
 from app.reports.tabulate import coverage_table
@@ -63,6 +64,23 @@ class TestFiles:
         assert entry.actor_name == "ibu-dinsos" and entry.entity_id == "desil-matrix"
         assert entry.changes["format"] == "csv" and entry.changes["publish"] is False
         assert entry.changes["filters"]["source"] == "official"
+
+    def test_a_file_that_could_not_be_made_is_not_recorded_as_exported(
+        self, db: Session, client: TestClient, make_account: Callable[..., Account],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        build(db)
+        dinsos = make_account(Role.dinsos)
+
+        def broken(*_args: object) -> bytes:
+            raise RuntimeError("disk full while writing the workbook")
+
+        monkeypatch.setattr(export, "to_xlsx", broken)
+        with pytest.raises(RuntimeError):
+            client.get("/reports/desil-matrix?format=xlsx", headers=dinsos.headers)
+        assert _exports(db) == []  # the audit names only files that left Sigap
+        assert client.get("/reports/desil-matrix?format=csv", headers=dinsos.headers).status_code == 200
+        assert len(_exports(db)) == 1
 
     def test_xlsx_round_trip(
         self, db: Session, client: TestClient, make_account: Callable[..., Account]
