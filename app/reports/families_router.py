@@ -16,13 +16,10 @@ from app.registry.present import maybe_mask
 from app.reports.http import (
     RESPONSES,
     FamilyReader,
-    FormatQ,
     FromQ,
-    PublishQ,
+    OutputQ,
     ToQ,
     date_range,
-    file_or_json,
-    jsonable,
 )
 from app.reports.programmes import FamilyFilter, Kind, check_family_filter, families_page
 from app.reports.schemas import FamilyList, FamilyPublic
@@ -38,6 +35,7 @@ def families(
     session: SessionDep,
     settings: SettingsDep,
     principal: FamilyReader,
+    out: OutputQ,
     kecamatan: Annotated[str | None, Query(description="Kemendagri code, e.g. 82.71.07")] = None,
     kelurahan: Annotated[str | None, Query(description="Kemendagri code, e.g. 82.71.07.1001")] = None,
     desil: Annotated[str | None, Query(description='"1".."10" or "none" (belum ada desil)')] = None,
@@ -56,12 +54,10 @@ def families(
     registered_to: ToQ = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
-    format: FormatQ = "json",
-    publish: PublishQ = False,
 ) -> Any:
     """The canonical families behind a figure of the reports (needs household:read), by
     household id; NIK/KK masked unless your role sees them in full. Never publishable."""
-    if publish:
+    if out.publish:
         raise InvalidData.one(
             "publish",
             "not_publishable",
@@ -80,7 +76,7 @@ def families(
     )
     scope = principal.kelurahan_scope
     check_family_filter(session, f, scope)
-    if format != "json":
+    if out.format != "json":
         rows = []
         after: uuid.UUID | None = None
         while True:
@@ -101,18 +97,9 @@ def families(
             "registered_from": registered_from,
             "registered_to": registered_to,
         }
-        out = file_or_json(
-            request=request,
-            session=session,
-            settings=settings,
-            principal=principal,
-            fmt=format,
-            publish=False,
-            filters=jsonable(filters),
-            table=lambda: _families_table([_family(r, principal) for r in rows]),
-        )
-        assert out is not None
-        return out
+        made = out.file(principal, filters, lambda: _families_table([_family(r, principal) for r in rows]))
+        assert made is not None
+        return made
     size = min(limit or settings.page_size_default, settings.page_size_max)
     start = None
     if cursor:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
-from sqlmodel import Session
 
-from app.auth.dependencies import actor_from, require
+from app.auth.dependencies import SettingsDep, actor_from, require
 from app.auth.permissions import Action, Principal
 from app.config import Settings
 from app.db import utcnow
@@ -70,38 +71,57 @@ def publishable(publish: bool, **narrowing: Any) -> None:
         )
 
 
-def file_or_json(
-    *,
-    request: Request,
-    session: Session,
-    settings: Settings,
-    principal: Principal,
-    fmt: Format,
-    publish: bool,
-    filters: dict[str, Any],
-    table: Any,
-) -> Response | None:
-    """None for JSON; else the audited file (``table`` is called only then)."""
-    if fmt == "json":
-        if publish:
-            raise InvalidData.one(
-                "publish", "file_only", "publish hanya untuk format csv/xlsx / only for csv or xlsx"
+@dataclass(frozen=True)
+class Output:
+    """What the caller asked a report endpoint for: JSON, or the report as a csv/xlsx file,
+    for publication or not (the ``format`` and ``publish`` query parameters)."""
+
+    request: Request
+    settings: Settings
+    format: Format
+    publish: bool
+
+    def file(
+        self, principal: Principal, filters: dict[str, Any], table: Callable[[], Table]
+    ) -> Response | None:
+        """None for JSON; else the file, recorded in the audit log once it is made (``table``
+        is called only then). A file leaves Sigap: it needs report:export."""
+        if self.format == "json":
+            if self.publish:
+                raise InvalidData.one(
+                    "publish", "file_only", "publish hanya untuk format csv/xlsx / only for csv or xlsx"
+                )
+            return None
+        if not principal.can(Action.report_export):
+            raise Forbidden(f"role {principal.role.value} may not {Action.report_export.value}")
+        k = self.settings.report_min_cell
+        made = Made(
+            by=principal.username,
+            role=principal.role.value,
+            at=utcnow(),
+            filters=jsonable(filters),
+            publish=self.publish,
+            k=k,
+        )
+        built = export.prepare(table(), publish=self.publish, k=k)
+        response = export.file_response(built, self.format, made)  # first: no record of a file not made
+        # a GET's own transaction is read-only (SQLite: a deferred BEGIN that cannot always be
+        # upgraded after a long read), so the record of the export is written in one of its own
+        with self.request.app.state.session_factory() as writer:
+            export.record_export(
+                writer, actor=actor_from(principal, self.request), table=built, fmt=self.format, made=made
             )
-        return None
-    if not principal.can(Action.report_export):
-        raise Forbidden(f"role {principal.role.value} may not {Action.report_export.value}")
-    k = settings.report_min_cell
-    made = Made(
-        by=principal.username, role=principal.role.value, at=utcnow(), filters=filters, publish=publish, k=k
-    )
-    built: Table = export.prepare(table(), publish=publish, k=k)
-    response = export.file_response(built, fmt, made)  # the file first: no record of one not made
-    # a GET's own transaction is read-only (SQLite: a deferred BEGIN that cannot always be
-    # upgraded after a long read), so the record of the export is written in one of its own
-    with request.app.state.session_factory() as writer:
-        export.record_export(writer, actor=actor_from(principal, request), table=built, fmt=fmt, made=made)
-        writer.commit()
-    return response
+            writer.commit()
+        return response
+
+
+def output(
+    request: Request, settings: SettingsDep, format: FormatQ = "json", publish: PublishQ = False
+) -> Output:
+    return Output(request, settings, format, publish)
+
+
+OutputQ = Annotated[Output, Depends(output)]
 
 
 def jsonable(filters: dict[str, Any]) -> dict[str, Any]:

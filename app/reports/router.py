@@ -13,22 +13,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from app.appeals.rules import AppealStatus
-from app.auth.dependencies import SettingsDep
 from app.db import SessionDep
 from app.reports import queries, tabulate
 from app.reports.families_router import router as families_router
 from app.reports.http import (
     RESPONSES,
-    FormatQ,
     FromQ,
     KecamatanQ,
+    OutputQ,
     PeriodQ,
-    PublishQ,
     Reader,
     ToQ,
     date_range,
-    file_or_json,
-    jsonable,
     publishable,
 )
 from app.reports.programmes import programme_report
@@ -60,8 +56,8 @@ NOT_REPORTED = [
 def desil_matrix(
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
     principal: Reader,
+    out: OutputQ,
     kecamatan: KecamatanQ = None,
     unit: Unit = "families",
     source: Annotated[
@@ -69,14 +65,12 @@ def desil_matrix(
     ] = "all",
     registered_from: FromQ = None,
     registered_to: ToQ = None,
-    format: FormatQ = "json",
-    publish: PublishQ = False,
 ) -> Any:
     """Kecamatan (or the kelurahan of one kecamatan) x desil 1-10 and "belum ada desil", in
     families or persons, with row and column totals; estimates are always told apart."""
     registered = date_range(registered_from, registered_to, "registered_to")
     publishable(
-        publish,
+        out.publish,
         kecamatan=kecamatan,
         source=source,
         registered_from=registered_from,
@@ -97,16 +91,7 @@ def desil_matrix(
         "registered_from": registered_from,
         "registered_to": registered_to,
     }
-    response = file_or_json(
-        request=request,
-        session=session,
-        settings=settings,
-        principal=principal,
-        fmt=format,
-        publish=publish,
-        filters=jsonable(filters),
-        table=lambda: tabulate.matrix_table(m),
-    )
+    response = out.file(principal, filters, lambda: tabulate.matrix_table(m))
     if response is not None:
         return response
     return MatrixPublic(
@@ -138,34 +123,25 @@ def desil_matrix(
 def programmes(
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
     principal: Reader,
+    out: OutputQ,
     period: PeriodQ,
     programme: Annotated[
         str | None, Query(description="one programme of the active rule set (default: all)")
     ] = None,
     kecamatan: KecamatanQ = None,
-    format: FormatQ = "json",
-    publish: PublishQ = False,
 ) -> Any:
     """Per programme, area and desil: eligible (current decisions), receiving (recipient list of
     the period), exclusion and inclusion errors; in the programme's unit and in families
     (a published file has the programme's unit only: the families columns would repeat or
     bound its hidden cells)."""
-    publishable(publish, programme=programme, kecamatan=kecamatan)
+    publishable(out.publish, programme=programme, kecamatan=kecamatan)
     r = programme_report(
         session, scope=principal.kelurahan_scope, period=period, programme=programme, kecamatan=kecamatan
     )
     filters = {"period": period, "programme": programme, "kecamatan": kecamatan}
-    response = file_or_json(
-        request=request,
-        session=session,
-        settings=settings,
-        principal=principal,
-        fmt=format,
-        publish=publish,
-        filters=filters,
-        table=lambda: tabulate.programme_table(r, families=not publish),
+    response = out.file(
+        principal, filters, lambda: tabulate.programme_table(r, families=not out.publish)
     )
     if response is not None:
         return response
@@ -199,32 +175,23 @@ def programmes(
 def coverage(
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
     principal: Reader,
+    out: OutputQ,
     kecamatan: Annotated[str | None, Query(description="only the kelurahan of this kecamatan")] = None,
     registered_from: FromQ = None,
     registered_to: ToQ = None,
-    format: FormatQ = "json",
-    publish: PublishQ = False,
 ) -> Any:
     """Registered canonical families and persons per kelurahan and channel vs the target
     imported with ``sigap report targets import``."""
     registered = date_range(registered_from, registered_to, "registered_to")
-    publishable(publish, kecamatan=kecamatan, registered_from=registered_from, registered_to=registered_to)
+    publishable(
+        out.publish, kecamatan=kecamatan, registered_from=registered_from, registered_to=registered_to
+    )
     rows, sources = queries.coverage(
         session, scope=principal.kelurahan_scope, kecamatan=kecamatan, registered=registered
     )
     filters = {"kecamatan": kecamatan, "registered_from": registered_from, "registered_to": registered_to}
-    response = file_or_json(
-        request=request,
-        session=session,
-        settings=settings,
-        principal=principal,
-        fmt=format,
-        publish=publish,
-        filters=jsonable(filters),
-        table=lambda: tabulate.coverage_table(rows, sources),
-    )
+    response = out.file(principal, filters, lambda: tabulate.coverage_table(rows, sources))
     if response is not None:
         return response
     return CoveragePublic(
@@ -256,25 +223,18 @@ def coverage(
 def quality(
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
     principal: Reader,
+    out: OutputQ,
     kecamatan: Annotated[str | None, Query(description="only this kecamatan")] = None,
-    format: FormatQ = "json",
-    publish: PublishQ = False,
 ) -> Any:
     """Verification status of canonical families, duplicate candidates by status, merges,
     sync conflicts by status, Dukcapil checks of canonical members by result."""
-    publishable(publish, kecamatan=kecamatan)
+    publishable(out.publish, kecamatan=kecamatan)
     figures = queries.quality(session, scope=principal.kelurahan_scope, kecamatan=kecamatan)
-    response = file_or_json(
-        request=request,
-        session=session,
-        settings=settings,
-        principal=principal,
-        fmt=format,
-        publish=publish,
-        filters={"kecamatan": kecamatan},
-        table=lambda: _with_notes(tabulate.quality_table(figures), NOT_REPORTED),
+    response = out.file(
+        principal,
+        {"kecamatan": kecamatan},
+        lambda: _with_notes(tabulate.quality_table(figures), NOT_REPORTED),
     )
     if response is not None:
         return response
@@ -299,34 +259,23 @@ def quality(
 def appeals(
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
     principal: Reader,
+    out: OutputQ,
     kecamatan: KecamatanQ = None,
     programme: Annotated[str | None, Query(description="appeals about this programme only")] = None,
     filed_from: Annotated[date | None, Query(description="filed on or after (YYYY-MM-DD)")] = None,
     filed_to: Annotated[date | None, Query(description="filed on or before (YYYY-MM-DD)")] = None,
-    format: FormatQ = "json",
-    publish: PublishQ = False,
 ) -> Any:
     """Appeals (sanggah) by status per kecamatan (or kelurahan of one kecamatan)."""
     filed = date_range(filed_from, filed_to, "filed_to")
-    publishable(publish, programme=programme, filed_from=filed_from, filed_to=filed_to)
+    publishable(out.publish, programme=programme, filed_from=filed_from, filed_to=filed_to)
     areas, counts = queries.appeals(
         session, scope=principal.kelurahan_scope, kecamatan=kecamatan, programme=programme, filed=filed
     )
     statuses = [s.value for s in AppealStatus]
     level = "kecamatan" if kecamatan is None else "kelurahan"
     filters = {"kecamatan": kecamatan, "programme": programme, "filed_from": filed_from, "filed_to": filed_to}
-    response = file_or_json(
-        request=request,
-        session=session,
-        settings=settings,
-        principal=principal,
-        fmt=format,
-        publish=publish,
-        filters=jsonable(filters),
-        table=lambda: tabulate.appeals_table(level, areas, counts, statuses),
-    )
+    response = out.file(principal, filters, lambda: tabulate.appeals_table(level, areas, counts, statuses))
     if response is not None:
         return response
     rows = [
