@@ -98,7 +98,8 @@ def backup(
     ] = None,
 ) -> None:
     """Back up the database with the engine's own tool (SQLite backup API, pg_dump), while the
-    service runs; writes FILE and FILE.manifest.json (row counts, audit head, SHA-256)."""
+    service runs; writes FILE and FILE.manifest.json (row counts, audit head, SHA-256), the
+    manifest signed with the audit key (SIGAP_AUDIT_SECRET, else derived from SIGAP_SECRET_KEY)."""
     from app.db import utcnow
     from app.ops import backup as ops_backup
 
@@ -108,7 +109,7 @@ def backup(
         ext = "db" if settings.is_sqlite else "dump"
         output = PROJECT_ROOT / "var" / "backups" / f"sigap-{engine_name}-{utcnow():%Y%m%dT%H%M%SZ}.{ext}"
     try:
-        manifest = ops_backup.backup(settings.database_url, output)
+        manifest = ops_backup.backup(settings.database_url, output, key=settings.audit_key)
     except ops_backup.BackupError as exc:
         console.print(f"[red]{exc}[/]", highlight=False)
         raise typer.Exit(2) from None
@@ -126,14 +127,20 @@ def restore(
         str | None,
         typer.Option(help="database URL to restore into (default: SIGAP_DATABASE_URL); must be empty"),
     ] = None,
+    allow_unsigned: Annotated[
+        bool, typer.Option(help="accept a manifest without a signature (made before they were signed)")
+    ] = False,
 ) -> None:
     """Restore a backup into an EMPTY database, then verify row counts, schema revision and the
-    audit chain against the manifest (exit 1 if they differ, 2 if refused)."""
+    audit chain against the manifest (exit 1 if they differ, 2 if refused: a manifest not signed
+    with this installation's audit key, a corrupt file, a database that is not empty)."""
     from app.ops import backup as ops_backup
 
     settings = get_settings()
     try:
-        report = ops_backup.restore(file, into or settings.database_url, audit_key=settings.audit_key)
+        report = ops_backup.restore(
+            file, into or settings.database_url, audit_key=settings.audit_key, allow_unsigned=allow_unsigned
+        )
     except ops_backup.BackupError as exc:
         console.print(f"[red]{exc}[/]", highlight=False)
         raise typer.Exit(2) from None

@@ -4,10 +4,14 @@
 PostgreSQL through ``pg_dump --format=custom`` on a snapshot exported from a REPEATABLE READ
 transaction, so the row counts written to the manifest are those of the dump, to the row,
 even while the service writes. Beside the file, ``<file>.manifest.json``: the engine, the
-schema revision, the row count of every table, the audit chain's head and the file's SHA-256.
+schema revision, the row count of every table, the audit chain's head and the file's SHA-256,
+signed with HMAC-SHA256 under the audit chain's key (``SIGAP_AUDIT_SECRET``, else derived from
+the secret key): without the key, neither the file (its SHA-256 is signed) nor the manifest can
+be changed unnoticed.
 
-``restore``: refuses a file whose SHA-256 differs from its manifest (corrupt, truncated) and
-a target database that is not empty; restores (SQLite backup API; ``pg_restore
+``restore``: refuses a manifest whose signature does not verify under the key (or that has none,
+unless told to accept that), a file whose SHA-256 differs from its manifest (corrupt,
+truncated) and a target database that is not empty; restores (SQLite backup API; ``pg_restore
 --single-transaction --exit-on-error``), then verifies: the schema revision, every table's
 row count, and the audit chain recomputed with the key and ending at the manifest's head.
 """
@@ -15,6 +19,7 @@ row count, and the audit chain recomputed with the key and ending at the manifes
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import sqlite3
@@ -47,12 +52,42 @@ class Manifest:
     counts: dict[str, int]
     audit_head: tuple[int, str]
     sha256: str = ""
+    signature: str = ""  # HMAC-SHA256 of every other field (``expected_signature``); "" unsigned
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
         data = json.loads(path.read_text(encoding="utf-8"))
         data["audit_head"] = tuple(data["audit_head"])
         return cls(**data)
+
+    def expected_signature(self, key: bytes) -> str:
+        fields = asdict(self)
+        fields.pop("signature")
+        fields["audit_head"] = list(self.audit_head)  # as read back from JSON
+        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return hmac.new(key, b"sigap-backup-manifest|" + canonical.encode(), hashlib.sha256).hexdigest()
+
+    def sign(self, key: bytes) -> None:
+        self.signature = self.expected_signature(key)
+
+    def check_signature(self, key: bytes, *, allow_unsigned: bool = False) -> None:
+        """Refuse a manifest the key did not sign: changed, or signed with another key."""
+        if not self.signature:
+            if allow_unsigned:
+                return
+            raise BackupError(
+                "manifes cadangan tidak bertanda tangan (dibuat sebelum Sigap menandatanganinya?); "
+                "pulihkan hanya bila asalnya pasti, dengan --allow-unsigned / the backup manifest is "
+                "not signed (made before Sigap signed them?); restore it only if you are sure where "
+                "it came from, with --allow-unsigned"
+            )
+        if not hmac.compare_digest(self.signature, self.expected_signature(key)):
+            raise BackupError(
+                "tanda tangan manifes tidak cocok: cadangan atau manifesnya diubah, atau kunci audit "
+                "(SIGAP_AUDIT_SECRET / SIGAP_SECRET_KEY) bukan yang membuatnya / the manifest's "
+                "signature does not match: the backup or its manifest was changed, or the audit key "
+                "(SIGAP_AUDIT_SECRET / SIGAP_SECRET_KEY) is not the one that made it"
+            )
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -127,8 +162,9 @@ def _run(args: list[str], env: dict[str, str]) -> None:
         raise BackupError(f"{args[0]} gagal / failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
 
 
-def backup(url: str, output: Path) -> Manifest:
-    """Write a backup of the database at ``url`` to ``output`` and its manifest beside it."""
+def backup(url: str, output: Path, *, key: bytes) -> Manifest:
+    """Write a backup of the database at ``url`` to ``output`` and its manifest, signed with
+    ``key`` (the audit chain's), beside it."""
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
     partial.unlink(missing_ok=True)
@@ -141,6 +177,7 @@ def backup(url: str, output: Path) -> Manifest:
     finally:
         engine.dispose()
     manifest.sha256 = _sha256(partial)
+    manifest.sign(key)
     partial.replace(output)  # a backup file exists only once it is whole
     manifest.write(manifest_path(output))
     return manifest
@@ -190,8 +227,9 @@ def _backup_postgresql(engine: Engine, url: str, target: Path) -> Manifest:
     return manifest
 
 
-def restore(backup_file: Path, url: str, *, audit_key: bytes) -> RestoreReport:
-    """Restore ``backup_file`` into the EMPTY database at ``url`` and verify it."""
+def restore(backup_file: Path, url: str, *, audit_key: bytes, allow_unsigned: bool = False) -> RestoreReport:
+    """Restore ``backup_file`` into the EMPTY database at ``url`` and verify it; its manifest
+    must be signed with ``audit_key`` (``allow_unsigned``: or not signed at all)."""
     mpath = manifest_path(backup_file)
     if not backup_file.is_file() or not mpath.is_file():
         raise BackupError(
@@ -199,6 +237,7 @@ def restore(backup_file: Path, url: str, *, audit_key: bytes) -> RestoreReport:
             f"{backup_file}, {mpath}"
         )
     manifest = Manifest.read(mpath)
+    manifest.check_signature(audit_key, allow_unsigned=allow_unsigned)
     if _sha256(backup_file) != manifest.sha256:
         raise BackupError(
             "berkas cadangan rusak: SHA-256 tidak cocok dengan manifes / the backup file is corrupt: its "

@@ -98,13 +98,71 @@ def test_a_restore_that_differs_from_its_manifest_fails(populated: str, empty: s
     ok("backup", "--output", out)
     manifest = ops.Manifest.read(ops.manifest_path(out))
     manifest.counts["household"] += 1  # as if rows were lost between the dump and the manifest
+    manifest.sign(get_settings().audit_key)  # a genuine manifest: only the counts disagree
     manifest.write(ops.manifest_path(out))
     report = ops.restore(out, empty, audit_key=get_settings().audit_key)
     assert not report.ok and any(p.startswith("household:") for p in report.problems)
 
 
+def _nothing_restored(url: str) -> None:
+    engine = build_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.dialect.get_table_names(conn) == []
+    finally:
+        engine.dispose()
+
+
+def test_a_changed_backup_or_manifest_or_another_key_is_refused(
+    populated: str, empty: str, tmp_path: Path
+) -> None:
+    """Whoever can write to the backup disk cannot change the data and fix up the manifest to
+    match: the manifest is signed with the audit key, which is not on that disk."""
+    out = tmp_path / "s.bak"
+    ok("backup", "--output", out)
+    path = ops.manifest_path(out)
+    genuine = path.read_text(encoding="utf-8")
+    manifest = ops.Manifest.read(path)
+    assert len(manifest.signature) == 64
+
+    manifest.counts["household"] -= 1  # the manifest edited to hide a removed family
+    manifest.write(path)
+    refused = runner.invoke(cli, ["restore", str(out), "--into", empty])
+    assert refused.exit_code == 2 and "signature does not match" in " ".join(refused.output.split())
+
+    path.write_text(genuine, encoding="utf-8")  # the file changed and its SHA-256 recomputed
+    out.write_bytes(out.read_bytes() + b"\0")
+    manifest = ops.Manifest.read(path)
+    manifest.sha256 = ops._sha256(out)
+    manifest.write(path)
+    refused = runner.invoke(cli, ["restore", str(out), "--into", empty])
+    assert refused.exit_code == 2 and "signature does not match" in " ".join(refused.output.split())
+
+    out.write_bytes(out.read_bytes()[:-1])
+    path.write_text(genuine, encoding="utf-8")
+    with pytest.raises(ops.BackupError, match="audit key"):  # restored where another key rules
+        ops.restore(out, empty, audit_key=b"not the key that signed it")
+    _nothing_restored(empty)
+    assert ops.restore(out, empty, audit_key=get_settings().audit_key).ok  # the genuine pair
+
+
+def test_an_unsigned_manifest_is_restored_only_when_asked(populated: str, empty: str, tmp_path: Path) -> None:
+    out = tmp_path / "u.bak"
+    ok("backup", "--output", out)
+    manifest = ops.Manifest.read(ops.manifest_path(out))
+    manifest.signature = ""  # as written before manifests were signed
+    manifest.write(ops.manifest_path(out))
+    refused = runner.invoke(cli, ["restore", str(out), "--into", empty])
+    assert refused.exit_code == 2 and "--allow-unsigned" in " ".join(refused.output.split())
+    _nothing_restored(empty)
+    assert "audit chain intact" in ok("restore", out, "--into", empty, "--allow-unsigned")
+
+
 def test_restore_verifies_the_audit_chain_with_the_key(populated: str, empty: str, tmp_path: Path) -> None:
     out = tmp_path / "k.bak"
     ok("backup", "--output", out)
+    manifest = ops.Manifest.read(ops.manifest_path(out))
+    manifest.sign(b"not the key that sealed it")  # signed, but not with the chain's key
+    manifest.write(ops.manifest_path(out))
     report = ops.restore(out, empty, audit_key=b"not the key that sealed it")
     assert not report.ok and any("audit edited" in p for p in report.problems)
