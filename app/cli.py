@@ -149,6 +149,13 @@ def restore(
     if not report.ok:
         console.print("[red]PEMULIHAN TIDAK COCOK DENGAN MANIFES / RESTORE DOES NOT MATCH THE MANIFEST[/]")
         raise typer.Exit(1)
+    if not report.manifest.signature:
+        console.print(
+            "[bold yellow]MANIFES TIDAK BERTANDA TANGAN (--allow-unsigned): jumlah baris dan rantai audit "
+            "cocok, tetapi isi data keluarga tidak terbukti asli / UNSIGNED MANIFEST: row counts and the "
+            "audit chain match, but the families' data is not proven genuine[/]",
+            highlight=False,
+        )
     console.print(
         f"dipulihkan dan diperiksa / restored and verified: {sum(report.counts.values()):,} baris / rows "
         f"in {len(report.counts)} tabel / tables, revisi / revision {report.revision}, rantai audit utuh / "

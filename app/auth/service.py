@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete
@@ -40,6 +40,9 @@ def authenticate(*, session: Session, settings: Settings, username: str, passwor
     return user
 
 
+REVOKED_KEPT_AFTER_EXPIRY = timedelta(minutes=5)
+
+
 def is_revoked(session: Session, claims: dict[str, Any]) -> bool:
     """Whether the token with these (verified) claims was ended by a logout."""
     jti = claims.get("jti")
@@ -53,9 +56,14 @@ def revoke(session: Session, claims: dict[str, Any]) -> None:
     if not isinstance(jti, str) or not isinstance(exp, int) or session.get(RevokedToken, jti) is not None:
         return
     now = utcnow()
-    session.execute(delete(RevokedToken).where(col(RevokedToken.expires_at) < now))
-    session.add(RevokedToken(jti=jti, expires_at=datetime.fromtimestamp(exp, UTC), revoked_at=now))
-    session.flush()
+    # a margin past expiry: the token library compares whole seconds, and servers' clocks differ
+    expired = now - REVOKED_KEPT_AFTER_EXPIRY
+    session.execute(delete(RevokedToken).where(col(RevokedToken.expires_at) < expired))
+    try:
+        with session.begin_nested():  # two logouts of one token at once (a double click)
+            session.add(RevokedToken(jti=jti, expires_at=datetime.fromtimestamp(exp, UTC), revoked_at=now))
+    except IntegrityError:
+        pass  # the other one recorded it: the token is ended either way
 
 
 def principal_for(*, session: Session, user: User, settings: Settings) -> Principal:

@@ -56,9 +56,20 @@ class Manifest:
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        data["audit_head"] = tuple(data["audit_head"])
-        return cls(**data)
+        """The manifest at ``path``; ``BackupError`` if it is not one (never a traceback)."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            data["audit_head"] = tuple(data["audit_head"])
+            manifest = cls(**data)
+        except (ValueError, TypeError, KeyError) as exc:  # JSON, fields, types
+            raise BackupError(
+                f"manifes cadangan rusak / the backup manifest is malformed: {path} ({type(exc).__name__})"
+            ) from None
+        if not isinstance(manifest.signature, str) or not manifest.signature.isascii():
+            raise BackupError(
+                f"manifes cadangan rusak / the backup manifest is malformed: {path} (signature)"
+            )
+        return manifest
 
     def expected_signature(self, key: bytes) -> str:
         fields = asdict(self)
@@ -76,12 +87,14 @@ class Manifest:
             if allow_unsigned:
                 return
             raise BackupError(
-                "manifes cadangan tidak bertanda tangan (dibuat sebelum Sigap menandatanganinya?); "
-                "pulihkan hanya bila asalnya pasti, dengan --allow-unsigned / the backup manifest is "
-                "not signed (made before Sigap signed them?); restore it only if you are sure where "
-                "it came from, with --allow-unsigned"
+                "manifes cadangan tidak bertanda tangan: isinya tidak bisa dibuktikan asli (tanda tangan "
+                "yang dihapus pun tampak begini). --allow-unsigned hanya untuk cadangan yang pasti dibuat "
+                "sebelum Sigap menandatangani manifes dan disimpan di tempat tepercaya / the backup "
+                "manifest is not signed: its content cannot be proven genuine (a removed signature looks "
+                "the same). --allow-unsigned is only for a backup surely made before Sigap signed "
+                "manifests and kept somewhere trusted"
             )
-        if not hmac.compare_digest(self.signature, self.expected_signature(key)):
+        if not hmac.compare_digest(self.signature.encode(), self.expected_signature(key).encode()):
             raise BackupError(
                 "tanda tangan manifes tidak cocok: cadangan atau manifesnya diubah, atau kunci audit "
                 "(SIGAP_AUDIT_SECRET / SIGAP_SECRET_KEY) bukan yang membuatnya / the manifest's "

@@ -5,7 +5,7 @@ are refused."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -155,7 +155,29 @@ def test_an_unsigned_manifest_is_restored_only_when_asked(populated: str, empty:
     refused = runner.invoke(cli, ["restore", str(out), "--into", empty])
     assert refused.exit_code == 2 and "--allow-unsigned" in " ".join(refused.output.split())
     _nothing_restored(empty)
-    assert "audit chain intact" in ok("restore", out, "--into", empty, "--allow-unsigned")
+    restored = ok("restore", out, "--into", empty, "--allow-unsigned")
+    assert "audit chain intact" in restored and "UNSIGNED MANIFEST" in restored
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda m: "not json",
+        lambda m: m.replace('"engine"', '"engine_x"'),  # an unknown field
+        lambda m: m.replace('"signature": "', '"signature": "\u00e9'),  # a non-ASCII signature
+    ],
+    ids=["not-json", "unknown-field", "non-ascii-signature"],
+)
+def test_a_malformed_manifest_is_refused_not_a_traceback(
+    populated: str, empty: str, tmp_path: Path, damage: Callable[[str], str]
+) -> None:
+    out = tmp_path / "m.bak"
+    ok("backup", "--output", out)
+    path = ops.manifest_path(out)
+    path.write_text(damage(path.read_text(encoding="utf-8")), encoding="utf-8")
+    refused = runner.invoke(cli, ["restore", str(out), "--into", empty])
+    assert refused.exit_code == 2 and "malformed" in " ".join(refused.output.split()), refused.output
+    _nothing_restored(empty)
 
 
 def test_restore_verifies_the_audit_chain_with_the_key(populated: str, empty: str, tmp_path: Path) -> None:
