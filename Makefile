@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_FAMILIES ?= 500
 
-.PHONY: run test install lint typecheck pytest test-browser openapi bench bench-connectivity bench-channels bench-dedup bench-load bench-reports bench-pii clean lock
+.PHONY: run test install lint typecheck pytest test-browser openapi bench bench-connectivity bench-channels bench-dedup bench-load bench-reports bench-pii bench-auth clean lock
 
 # Every dependency, pip and setuptools included, comes from requirements-dev.lock with its
 # hashes checked (the venv's own pip installs the locked pip along with the rest); then the
@@ -84,6 +84,10 @@ bench-pii: install
 
 bench-reports: install
 	$(BIN)/python bench/bench_reports.py
+
+# what a console logout costs every request: the revoked-token lookup vs the user lookup
+bench-auth: install
+	$(BIN)/python bench/bench_auth.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
