@@ -11,7 +11,8 @@ be changed unnoticed.
 
 ``restore``: refuses a manifest whose signature does not verify under the key (or that has none,
 unless told to accept that), a file whose SHA-256 differs from its manifest (corrupt,
-truncated) and a target database that is not empty; restores (SQLite backup API; ``pg_restore
+truncated; hashed while copying it to a private directory, and the copy is what is restored,
+so the file cannot be swapped after the check) and a target database that is not empty; restores (SQLite backup API; ``pg_restore
 --single-transaction --exit-on-error``), then verifies: the schema revision, every table's
 row count, and the audit chain recomputed with the key and ending at the manifest's head.
 """
@@ -24,6 +25,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -251,11 +253,28 @@ def restore(backup_file: Path, url: str, *, audit_key: bytes, allow_unsigned: bo
         )
     manifest = Manifest.read(mpath)
     manifest.check_signature(audit_key, allow_unsigned=allow_unsigned)
-    if _sha256(backup_file) != manifest.sha256:
+    with tempfile.TemporaryDirectory(prefix="sigap-restore-") as private:  # mode 0700
+        # restored from a private copy whose bytes were hashed as they were copied: the file on
+        # the backup disk cannot be swapped between the check and the restore
+        source = _verified_copy(backup_file, Path(private) / backup_file.name, manifest.sha256)
+        return _restore_verified(source, url, manifest, audit_key)
+
+
+def _verified_copy(backup_file: Path, copy: Path, sha256: str) -> Path:
+    digest = hashlib.sha256()
+    with backup_file.open("rb") as src, copy.open("wb") as dst:
+        for block in iter(lambda: src.read(1 << 20), b""):
+            digest.update(block)
+            dst.write(block)
+    if digest.hexdigest() != sha256:
         raise BackupError(
             "berkas cadangan rusak: SHA-256 tidak cocok dengan manifes / the backup file is corrupt: its "
             "SHA-256 does not match the manifest"
         )
+    return copy
+
+
+def _restore_verified(source: Path, url: str, manifest: Manifest, audit_key: bytes) -> RestoreReport:
     engine = build_engine(url)
     try:
         if engine.dialect.name != manifest.engine:
@@ -271,7 +290,7 @@ def restore(backup_file: Path, url: str, *, audit_key: bytes, allow_unsigned: bo
             )
         if manifest.engine == "sqlite":
             engine.dispose()
-            src = sqlite3.connect(backup_file)
+            src = sqlite3.connect(source)
             dst = sqlite3.connect(_sqlite_file(url))
             try:
                 src.backup(dst)
@@ -287,7 +306,7 @@ def restore(backup_file: Path, url: str, *, audit_key: bytes, allow_unsigned: bo
                     "--single-transaction",
                     "--exit-on-error",
                     f"--dbname={dsn}",
-                    str(backup_file),
+                    str(source),
                 ],
                 env,
             )

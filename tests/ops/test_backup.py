@@ -146,6 +146,26 @@ def test_a_changed_backup_or_manifest_or_another_key_is_refused(
     assert ops.restore(out, empty, audit_key=get_settings().audit_key).ok  # the genuine pair
 
 
+def test_the_file_is_restored_from_the_bytes_that_were_checked(
+    populated: str, empty: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Swapping the file on the backup disk right after its hash was checked changes nothing:
+    the restore reads the private copy whose bytes were hashed."""
+    out = tmp_path / "t.bak"
+    ok("backup", "--output", out)
+    checked = ops._verified_copy
+
+    def then_swapped(backup_file: Path, copy: Path, sha256: str) -> Path:
+        made = checked(backup_file, copy, sha256)
+        backup_file.write_bytes(b"swapped after the check")
+        return made
+
+    monkeypatch.setattr(ops, "_verified_copy", then_swapped)
+    report = ops.restore(out, empty, audit_key=get_settings().audit_key)
+    assert report.ok, report.problems
+    assert out.read_bytes() == b"swapped after the check"  # the swap did happen
+
+
 def test_an_unsigned_manifest_is_restored_only_when_asked(populated: str, empty: str, tmp_path: Path) -> None:
     out = tmp_path / "u.bak"
     ok("backup", "--output", out)
