@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi import Path as PathParam
 from sqlalchemy import Engine, MetaData, event
 from sqlalchemy import types as sqltypes
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
@@ -171,6 +172,12 @@ def get_write_session(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+# Row ids and versions are PostgreSQL ``integer`` columns: none is larger. An id from a URL is
+# bounded by it, so a huge one is a 422 naming the parameter rather than a driver overflow
+# (SQLite's refuses integers beyond 64 bits with an OverflowError, a 500).
+ID_MAX = 2_147_483_647
+RowId = Annotated[int, PathParam(ge=1, le=ID_MAX)]
 WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
 
 

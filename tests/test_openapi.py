@@ -34,3 +34,19 @@ class TestOpenApiFile:
     def test_error_schema_is_published(self) -> None:
         spec = json.loads(_current())
         assert {"error", "detail"} <= set(spec["components"]["schemas"]["ErrorBody"]["properties"])
+
+    def test_every_integer_id_in_a_url_is_bounded(self) -> None:
+        """Ids and versions reach the database: each has a maximum (app.db.ID_MAX), so a huge
+        one is a 422 naming it, not a driver overflow. Page sizes are capped in Python."""
+        spec = json.loads(_current())
+        unbounded = []
+        for path, methods in spec["paths"].items():
+            for method, op in methods.items():
+                for p in op.get("parameters", []):
+                    schema = p["schema"]
+                    kinds = [schema, *schema.get("anyOf", [])]
+                    if p["name"] == "limit" or not any(k.get("type") == "integer" for k in kinds):
+                        continue
+                    if not any("maximum" in k for k in kinds):
+                        unbounded.append(f"{method.upper()} {path} {p['name']}")
+        assert not unbounded, unbounded

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
@@ -95,6 +96,11 @@ class ConsoleRoute(APIRoute):
                 return response
             except CsrfRefused:
                 return error_page(request, 403, texts.CSRF_REFUSED)
+            except RequestValidationError as exc:  # e.g. an id in the address beyond any row's
+                named = "; ".join(
+                    f"{'.'.join(str(part) for part in e['loc'][1:])}: {e['msg']}" for e in exc.errors()
+                )
+                return error_page(request, 422, texts.INVALID_REQUEST, named)
             except AppError as exc:
                 return error_page(request, exc.status_code, texts.error_message(exc), exc.message)
 

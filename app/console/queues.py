@@ -22,7 +22,7 @@ from app.auth.permissions import Action, Principal
 from app.console import texts
 from app.console.pages import ConsoleRoute, redirect, render
 from app.console.security import ConsolePrincipal, CsrfChecked, allowed
-from app.db import SessionDep
+from app.db import RowId, SessionDep
 from app.errors import AppError
 from app.reconcile import review
 from app.reconcile import router as reconcile_api
@@ -105,7 +105,7 @@ def _candidate_page(
 
 @router.get("/duplicates/{candidate_id}", response_class=HTMLResponse)
 def candidate(
-    candidate_id: int, request: Request, session: SessionDep, principal: ConsolePrincipal
+    candidate_id: RowId, request: Request, session: SessionDep, principal: ConsolePrincipal
 ) -> Response:
     allowed(principal, Action.dedup_review)
     return _candidate_page(request, session, principal, candidate_id)
@@ -113,7 +113,7 @@ def candidate(
 
 @router.post("/duplicates/{candidate_id}/decision", dependencies=[CsrfChecked])
 def decide(
-    candidate_id: int,
+    candidate_id: RowId,
     request: Request,
     session: SessionDep,
     principal: ConsolePrincipal,
@@ -143,7 +143,7 @@ def decide(
 
 @router.post("/merges/{merge_id}/undo", dependencies=[CsrfChecked])
 def undo(
-    merge_id: int, request: Request, session: SessionDep, principal: ConsolePrincipal, note: Note = None
+    merge_id: RowId, request: Request, session: SessionDep, principal: ConsolePrincipal, note: Note = None
 ) -> Response:
     allowed(principal, Action.dedup_review)
     record = review.get_merge(session, principal, merge_id)

@@ -58,6 +58,7 @@ def login_locked(retry_after: int) -> str:
         "atau minta admin memeriksa akun Anda."
     )
 
+INVALID_REQUEST = "Alamat atau isian tidak sah. Kembali ke halaman sebelumnya lalu coba lagi."
 CSRF_REFUSED = (
     "Formulir ini sudah kedaluwarsa atau tidak dikirim dari halaman Sigap. Muat ulang halaman lalu coba lagi."
 )

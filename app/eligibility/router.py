@@ -16,7 +16,7 @@ from sqlmodel import Session
 from app.appeals.service import today_in_ternate
 from app.auth.dependencies import SettingsDep, actor_from, require
 from app.auth.permissions import Action, Principal
-from app.db import SessionDep, as_utc
+from app.db import RowId, SessionDep, as_utc
 from app.eligibility import recipient_service, rules_service, scoring
 from app.eligibility import repository as repo
 from app.eligibility.decide import OUTCOME_LABELS
@@ -357,7 +357,7 @@ def list_score_runs(
 @router.get(
     "/score-runs/{run_id}", response_model=ScoreRunPublic, responses=error_responses(*_AUTH, NotFound)
 )
-def get_score_run(run_id: int, session: SessionDep, principal: Reader) -> ScoreRunPublic:
+def get_score_run(run_id: RowId, session: SessionDep, principal: Reader) -> ScoreRunPublic:
     """One run: status, progress (``families`` of ``planned``), counts when finished."""
     run = repo.get_run(session, run_id)
     if run is None:

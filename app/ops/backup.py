@@ -12,9 +12,10 @@ be changed unnoticed.
 ``restore``: refuses a manifest whose signature does not verify under the key (or that has none,
 unless told to accept that), a file whose SHA-256 differs from its manifest (corrupt,
 truncated; hashed while copying it to a private directory, and the copy is what is restored,
-so the file cannot be swapped after the check) and a target database that is not empty; restores (SQLite backup API; ``pg_restore
---single-transaction --exit-on-error``), then verifies: the schema revision, every table's
-row count, and the audit chain recomputed with the key and ending at the manifest's head.
+so the file cannot be swapped after the check) and a target database that is not empty;
+restores (SQLite backup API; ``pg_restore --single-transaction --exit-on-error``), then
+verifies: the schema revision, every table's row count, and the audit chain recomputed with
+the key and ending at the manifest's head.
 """
 
 from __future__ import annotations

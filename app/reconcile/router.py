@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.dependencies import actor_from, require
 from app.auth.permissions import Action, Principal
-from app.db import SessionDep, as_utc
+from app.db import RowId, SessionDep, as_utc
 from app.errors import (
     Conflict,
     Forbidden,
@@ -170,7 +170,7 @@ def list_candidates(session: SessionDep, principal: Reviewer,
 
 
 @router.get("/candidates/{candidate_id}", response_model=CandidateDetail, responses=_READ)
-def get_candidate(candidate_id: int, session: SessionDep, principal: Reviewer) -> CandidateDetail:
+def get_candidate(candidate_id: RowId, session: SessionDep, principal: Reviewer) -> CandidateDetail:
     """Both households side by side with every reason the engine linked them for."""
     candidate, a, b = review.get_candidate(session, principal, candidate_id)
     return CandidateDetail.model_validate({
@@ -181,7 +181,7 @@ def get_candidate(candidate_id: int, session: SessionDep, principal: Reviewer) -
 
 
 @router.post("/candidates/{candidate_id}/decision", response_model=DecisionResult, responses=_WRITE)
-def decide(candidate_id: int, data: Decision, session: SessionDep, principal: Reviewer,
+def decide(candidate_id: RowId, data: Decision, session: SessionDep, principal: Reviewer,
            request: Request) -> DecisionResult:
     """Merge the pair into one family, or mark it as two families (never proposed again)."""
     candidate, record = review.decide(session, principal, actor_from(principal, request), candidate_id,
@@ -191,13 +191,13 @@ def decide(candidate_id: int, data: Decision, session: SessionDep, principal: Re
 
 
 @router.get("/merges/{merge_id}", response_model=MergePublic, responses=_READ)
-def get_merge(merge_id: int, session: SessionDep, principal: Reviewer) -> MergePublic:
+def get_merge(merge_id: RowId, session: SessionDep, principal: Reviewer) -> MergePublic:
     """What a merge did: every value written and every value not taken."""
     return _merge_public(review.get_merge(session, principal, merge_id), principal)
 
 
 @router.post("/merges/{merge_id}/undo", response_model=MergePublic, responses=_WRITE)
-def undo_merge(merge_id: int, data: UndoRequest, session: SessionDep, principal: Reviewer,
+def undo_merge(merge_id: RowId, data: UndoRequest, session: SessionDep, principal: Reviewer,
                request: Request) -> MergePublic:
     """Unmerge: both households and their members come back as they were before the merge
     (values edited since are kept and listed in ``undo_kept``); the pair is marked distinct."""

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.dependencies import SettingsDep, actor_from, require
 from app.auth.permissions import Action, Principal
-from app.db import SessionDep
+from app.db import ID_MAX, SessionDep
 from app.errors import (
     BadCursor,
     Conflict,
@@ -186,7 +186,7 @@ def update_household(household_id: uuid.UUID, data: HouseholdUpdate, request: Re
                responses=_WRITE_ERRORS)
 def delete_household(household_id: uuid.UUID, request: Request, session: SessionDep,
                      principal: Writer,
-                     version: Annotated[int | None, Query(ge=1)] = None) -> Response:
+                     version: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None) -> Response:
     """Soft delete: the household and its members leave every list; history is kept."""
     service.delete_household(session=session, household_id=household_id, version=version,
                              principal=principal, actor=actor_from(principal, request))
@@ -236,7 +236,7 @@ def update_member(member_id: uuid.UUID, data: MemberUpdate, request: Request,
                responses=_WRITE_ERRORS)
 def delete_member(member_id: uuid.UUID, request: Request, session: SessionDep,
                   principal: Writer,
-                  version: Annotated[int | None, Query(ge=1)] = None) -> Response:
+                  version: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None) -> Response:
     service.delete_member(session=session, member_id=member_id, version=version,
                           principal=principal, actor=actor_from(principal, request))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -20,7 +20,7 @@ from fastapi.responses import PlainTextResponse
 
 from app.channels import outbound, service
 from app.channels.gateways.base import RESPONSES, shared_secret
-from app.db import WriteSessionDep, utcnow
+from app.db import ID_MAX, WriteSessionDep, utcnow
 from app.errors import InvalidData, NotFound, error_responses
 
 NAME = "kannel"
@@ -131,7 +131,7 @@ def sms_post(request: Request, session: WriteSessionDep, background: BackgroundT
             summary="Delivery report from Kannel for an SMS we sent (dlr-url)",
             responses=error_responses(NotFound))
 def delivery_report(session: WriteSessionDep,
-                    sms_id: Annotated[int, Query(alias="id", ge=1, description="our message id")],
+                    sms_id: Annotated[int, Query(alias="id", ge=1, le=ID_MAX, description="our message id")],
                     report: Annotated[int, Query(alias="type", ge=0, le=255, description=(
                         "Kannel's report type (%d): 1 delivered, 2 undelivered, 4 buffered, "
                         "8 accepted by the SMSC, 16 rejected by the SMSC"))],
