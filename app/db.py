@@ -172,13 +172,13 @@ def get_write_session(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
 
 # Row ids and versions are PostgreSQL ``integer`` columns: none is larger. An id from a URL is
 # bounded by it, so a huge one is a 422 naming the parameter rather than a driver overflow
 # (SQLite's refuses integers beyond 64 bits with an OverflowError, a 500).
 ID_MAX = 2_147_483_647
 RowId = Annotated[int, PathParam(ge=1, le=ID_MAX)]
-WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
 
 
 def utcnow() -> datetime:

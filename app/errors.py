@@ -68,14 +68,14 @@ class TooManyLogins(AppError):
     code = "login_locked"
 
     def __init__(self, retry_after: int) -> None:
-        minutes = max(1, -(-retry_after // 60))
+        self.retry_after = retry_after
+        self.minutes = max(1, -(-retry_after // 60))  # rounded up: never "0 menit"
         super().__init__(
-            f"Terlalu banyak percobaan masuk yang gagal; coba lagi dalam {minutes} menit / "
-            f"too many refused logins: try again in {minutes} minute(s)",
+            f"Terlalu banyak percobaan masuk yang gagal; coba lagi dalam {self.minutes} menit / "
+            f"too many refused logins: try again in {self.minutes} minute(s)",
             detail={"retry_after_seconds": retry_after},
             headers={"Retry-After": str(retry_after)},
         )
-        self.retry_after = retry_after
 
 
 class Forbidden(AppError):

@@ -43,17 +43,24 @@ def authenticate(*, session: Session, settings: Settings, username: str, passwor
 REVOKED_KEPT_AFTER_EXPIRY = timedelta(minutes=5)
 
 
+def _revocable(claims: dict[str, Any]) -> str | None:
+    """The id of a token a logout can end: a user's access token (a device token is ended by
+    revoking its device, so the sync path looks nothing up here)."""
+    jti = claims.get("jti")
+    return jti if claims.get("typ") == "access" and isinstance(jti, str) else None
+
+
 def is_revoked(session: Session, claims: dict[str, Any]) -> bool:
     """Whether the token with these (verified) claims was ended by a logout."""
-    jti = claims.get("jti")
-    return isinstance(jti, str) and session.get(RevokedToken, jti) is not None
+    jti = _revocable(claims)
+    return jti is not None and session.get(RevokedToken, jti) is not None
 
 
 def revoke(session: Session, claims: dict[str, Any]) -> None:
     """End the token with these (verified) claims before its expiry (a console logout); rows of
     tokens that have expired by themselves are forgotten on the way."""
-    jti, exp = claims.get("jti"), claims.get("exp")
-    if not isinstance(jti, str) or not isinstance(exp, int) or session.get(RevokedToken, jti) is not None:
+    jti, exp = _revocable(claims), claims.get("exp")
+    if jti is None or not isinstance(exp, int) or session.get(RevokedToken, jti) is not None:
         return
     now = utcnow()
     # a margin past expiry: the token library compares whole seconds, and servers' clocks differ

@@ -28,7 +28,7 @@ from app.console.security import (
     safe_next,
     set_session,
 )
-from app.console.texts import LOGIN_FAILED, error_message, login_locked
+from app.console.texts import LOGIN_FAILED, LOGIN_LOCKED, error_message
 from app.db import SessionDep
 from app.eligibility import router as eligibility_api
 from app.errors import InvalidData, NotAuthenticated, TooManyLogins
@@ -66,10 +66,10 @@ def login(
         )
     except TooManyLogins as exc:
         locked = render(
-            request, "login.html", status=429, error=login_locked(exc.retry_after), next=safe_next(next),
-            username=username,
+            request, "login.html", status=429, error=LOGIN_LOCKED.format(minutes=exc.minutes),
+            next=safe_next(next), username=username,
         )
-        locked.headers["Retry-After"] = str(exc.retry_after)
+        locked.headers.update(exc.headers or {})  # Retry-After
         return locked
     assert user.id is not None
     token, lifetime = create_access_token(settings=settings, user_id=user.id, role=user.role)

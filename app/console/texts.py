@@ -49,15 +49,10 @@ DONE = {
 }
 
 LOGIN_FAILED = "Nama pengguna atau kata sandi salah, atau akun tidak aktif."
-
-
-def login_locked(retry_after: int) -> str:
-    minutes = max(1, -(-retry_after // 60))
-    return (
-        f"Terlalu banyak percobaan masuk yang gagal. Demi keamanan, coba lagi dalam {minutes} menit "
-        "atau minta admin memeriksa akun Anda."
-    )
-
+LOGIN_LOCKED = (
+    "Terlalu banyak percobaan masuk yang gagal. Demi keamanan, coba lagi dalam {minutes} menit "
+    "atau minta admin memeriksa akun Anda."
+)
 INVALID_REQUEST = "Alamat atau isian tidak sah. Kembali ke halaman sebelumnya lalu coba lagi."
 CSRF_REFUSED = (
     "Formulir ini sudah kedaluwarsa atau tidak dikirim dari halaman Sigap. Muat ulang halaman lalu coba lagi."

@@ -29,7 +29,7 @@ def jtis(engine: Engine) -> Iterator[list[str]]:
 def claims(jtis: list[str], expires_in: timedelta) -> dict[str, object]:
     jti = secrets.token_hex(8)
     jtis.append(jti)
-    return {"jti": jti, "exp": int((utcnow() + expires_in).timestamp())}
+    return {"typ": "access", "jti": jti, "exp": int((utcnow() + expires_in).timestamp())}
 
 
 def test_two_logouts_of_one_token_at_once_both_succeed(engine: Engine, jtis: list[str]) -> None:
@@ -69,3 +69,11 @@ def test_a_row_outlives_its_token_by_the_margin_then_goes(engine: Engine, jtis: 
         session.commit()
         assert service.is_revoked(session, just_expired)  # still refused within the margin
         assert not service.is_revoked(session, long_expired)
+
+
+def test_a_device_token_is_ended_by_revoking_its_device_not_here(engine: Engine, jtis: list[str]) -> None:
+    token = {**claims(jtis, timedelta(hours=1)), "typ": "device"}
+    with new_session(engine) as session:
+        service.revoke(session, token)
+        session.commit()
+        assert session.get(RevokedToken, token["jti"]) is None and not service.is_revoked(session, token)
